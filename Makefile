@@ -1,0 +1,65 @@
+# Two commands matter: `make demo` and `make test`. Each sets itself up from a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+TOOLS_STAMP := $(TOOLS)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Lambda code and tests never reach a real AWS account.
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: all install demo test test-unit test-integration test-e2e check lint types template-lint bench clean
+
+all: test
+
+# torch goes first and pinned: an unpinned torch anywhere in the tree would pull a multi-GB CUDA build.
+$(STAMP): requirements/dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements/dev.lock
+	$(PIP) install -q --no-deps -e .
+	touch $(STAMP)
+
+# aws-sam-cli pins click==8.1.8, which transformers' huggingface-hub refuses: it gets its own venv.
+$(TOOLS_STAMP): requirements/tools.lock
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q -r requirements/tools.lock
+	touch $(TOOLS_STAMP)
+
+install: $(STAMP) $(TOOLS_STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/fmops demo
+
+test: $(STAMP) $(TOOLS_STAMP)
+	$(PY) -m pytest -q tests
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+test-integration: $(STAMP)
+	$(PY) -m pytest -q tests/integration
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest -q tests/e2e
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: $(STAMP)
+	$(VENV)/bin/mypy layers/fmops/fmops local/fmops_local
+
+template-lint: $(STAMP) $(TOOLS_STAMP)
+	$(VENV)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/sam validate --lint --template template.yaml --region us-east-1
+
+check: lint types template-lint test-unit
+
+bench: $(STAMP)
+	$(PY) benchmarks/cold_import.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) demo-output .pytest_cache .mypy_cache .ruff_cache .aws-sam
