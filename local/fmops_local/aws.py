@@ -1,0 +1,97 @@
+"""``LocalAws``: the embedded default. moto in this process, the gap fillers, the stack deployed.
+
+In-process (tests, ``fmops demo``): boto3 calls in this process are served by moto directly.
+Server mode (``fmops local up``): the same, plus moto's HTTP server on 127.0.0.1 for other processes
+(``AWS_ENDPOINT_URL=http://127.0.0.1:<port>``) and the local API front.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from fmops_local import patches, runtime
+from fmops_local.deploy import StackInfo, deploy_stack
+
+LOCAL_ACCOUNT = "123456789012"
+# The local AWS's only credentials (moto's mock credentials); the API front checks signatures against them.
+LOCAL_ACCESS_KEY = "AKIDLOCALFMOPS0000000"
+LOCAL_SECRET_KEY = "local-fmops-secret-key-not-a-real-credential"
+
+
+@dataclass
+class LocalAws:
+    region: str = "us-east-1"
+    stack_name: str = "fmops-local"
+    server_port: int | None = None
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="fmops-local-")))
+    stack: StackInfo | None = None
+    _mock: Any = None
+    _server: Any = None
+    _saved_env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> LocalAws:
+        from moto import mock_aws
+
+        self._saved_env = dict(os.environ)
+        os.environ.update(
+            {
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+            }
+        )
+        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            os.environ.pop(var, None)
+        self._mock = mock_aws(
+            config={
+                "stepfunctions": {"execute_state_machine": True},
+                "core": {"mock_credentials": False, "reset_boto3_session": True},
+            }
+        )
+        self._mock.start()
+        patches.apply_all()
+        runtime.replace(runtime.LocalRuntime(root=self.root))
+        if self.server_port is not None:
+            from moto.server import ThreadedMotoServer
+
+            os.environ["MOTO_PORT"] = str(self.server_port)
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.server_port, verbose=False)
+            self._server.start()
+        return self
+
+    def deploy(self, parameters: dict[str, str] | None = None) -> StackInfo:
+        params = {"StageName": "dev"}
+        params.update(parameters or {})
+        self.stack = deploy_stack(self.stack_name, self.region, params)
+        return self.stack
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)
+
+    @property
+    def executor(self) -> Any:
+        return runtime.current().executor
+
+    def stop(self) -> None:
+        runtime.replace(None)
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        os.environ.clear()
+        os.environ.update(self._saved_env)
+
+    def __enter__(self) -> LocalAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

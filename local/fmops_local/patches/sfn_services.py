@@ -1,0 +1,183 @@
+"""Step Functions optimised integrations for SageMaker and Bedrock, including ``.sync``.
+
+moto's interpreter forwards ``sagemaker:*``/``bedrock:*`` calls without ``.sync`` support. These two
+services start the job, then poll describe/get until a terminal status, as Step Functions does: the
+task output is the final Describe* response; a Failed or Stopped job fails the task with
+``States.TaskFailed`` and the job's failure reason in the cause.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+    ResourceCondition,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+# api action (lower case) -> (describe method, request key, name field in request, status field, terminal ok,
+# terminal failed)
+_SYNC_JOBS: dict[str, tuple[str, str, str, str, set[str], set[str]]] = {
+    "createtrainingjob": (
+        "describe_training_job",
+        "TrainingJobName",
+        "TrainingJobName",
+        "TrainingJobStatus",
+        {"Completed"},
+        {"Failed", "Stopped"},
+    ),
+    "createprocessingjob": (
+        "describe_processing_job",
+        "ProcessingJobName",
+        "ProcessingJobName",
+        "ProcessingJobStatus",
+        {"Completed"},
+        {"Failed", "Stopped"},
+    ),
+    "createtransformjob": (
+        "describe_transform_job",
+        "TransformJobName",
+        "TransformJobName",
+        "TransformJobStatus",
+        {"Completed"},
+        {"Failed", "Stopped"},
+    ),
+    "createhyperparametertuningjob": (
+        "describe_hyper_parameter_tuning_job",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobStatus",
+        {"Completed"},
+        {"Failed", "Stopped"},
+    ),
+    "createmodelcustomizationjob": (
+        "get_model_customization_job",
+        "jobIdentifier",
+        "jobName",
+        "status",
+        {"Completed"},
+        {"Failed", "Stopped"},
+    ),
+}
+
+
+def _jsonable(value: Any) -> Any:
+    """Describe* responses carry datetimes; Step Functions state data is JSON."""
+    return json.loads(json.dumps(value, default=lambda o: o.isoformat() if isinstance(o, _dt.datetime) else str(o)))
+
+
+class _JobService(StateTaskServiceCallback):
+    """Request/response and ``.sync`` for a job-style AWS API."""
+
+    boto_service: str = ""
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+        )
+
+    def _validate_service_integration_is_supported(self) -> None:
+        action = self.resource.api_action.lower()
+        if self.resource.condition == ResourceCondition.Sync and action not in _SYNC_JOBS:
+            raise ValueError(f"The resource provided {self.resource.resource_arn} does not support .sync")
+
+    def _client(self, resource_runtime_part: Any, state_credentials: Any) -> Any:
+        return boto_client_for(
+            service=self.boto_service,
+            region=resource_runtime_part.region,
+            state_credentials=state_credentials,
+        )
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict,
+        state_credentials: Any,
+    ) -> None:
+        client = self._client(resource_runtime_part, state_credentials)
+        action = self._get_boto_service_action()
+        response = getattr(client, action)(**normalised_parameters) or {}
+        response.pop("ResponseMetadata", None)
+        env.stack.append(_jsonable(response))
+
+    def _build_sync_resolver(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict,
+        state_credentials: Any,
+    ) -> Callable[[], Any] | None:
+        env.stack.pop()  # the create response; the sync output is the final describe response
+        describe, key, name_field, status_field, ok, failed = _SYNC_JOBS[self.resource.api_action.lower()]
+        client = self._client(resource_runtime_part, state_credentials)
+        name = normalised_parameters[name_field]
+
+        def _resolve() -> Any | None:
+            job = getattr(client, describe)(**{key: name})
+            job.pop("ResponseMetadata", None)
+            status = job.get(status_field)
+            if status in ok:
+                return _jsonable(job)
+            if status in failed:
+                reason = job.get("FailureReason") or job.get("failureMessage") or status
+                raise FailureEventException(
+                    FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                        event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(
+                            taskFailedEventDetails=TaskFailedEventDetails(
+                                resource=self._get_sfn_resource(),
+                                resourceType=self._get_sfn_resource_type(),
+                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                                cause=json.dumps({"status": status, "reason": reason, "name": name}),
+                            )
+                        ),
+                    )
+                )
+            return None
+
+        return _resolve
+
+
+class SageMakerService(_JobService):
+    boto_service = "sagemaker"
+
+
+class BedrockService(_JobService):
+    boto_service = "bedrock"
+
+
+def apply() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+
+    original = state_task_factory.state_task_service_for
+    if getattr(original, "_fmops", False):
+        return
+
+    def state_task_service_for(service_name: str) -> Any:
+        if service_name == "sagemaker":
+            return SageMakerService()
+        if service_name == "bedrock":
+            return BedrockService()
+        return original(service_name)
+
+    state_task_service_for._fmops = True  # type: ignore[attr-defined]
+    state_task_factory.state_task_service_for = state_task_service_for
