@@ -7,6 +7,7 @@ Server mode (``fmops local up``): the same, plus moto's HTTP server on 127.0.0.1
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class LocalAws:
     stack: StackInfo | None = None
     _mock: Any = None
     _server: Any = None
+    api: Any = None
     _saved_env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> LocalAws:
@@ -56,6 +58,9 @@ class LocalAws:
             }
         )
         self._mock.start()
+        # moto's interpreter logs every caught task failure with a full state dump; the execution
+        # history already holds the error and cause.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         patches.apply_all()
         runtime.replace(runtime.LocalRuntime(root=self.root))
         if self.server_port is not None:
@@ -72,6 +77,35 @@ class LocalAws:
         self.stack = deploy_stack(self.stack_name, self.region, params)
         return self.stack
 
+    def start_api(self, port: int = 0) -> Any:
+        """Start the local API front for the stack's REST routes; returns it (``.url``)."""
+        import json
+
+        from fmops_local.api_front import ApiFront
+
+        if self.stack is None:
+            raise RuntimeError("deploy the stack before starting its API")
+        lam = self.client("lambda")
+
+        def invoke(function_name: str, event: dict[str, Any]) -> dict[str, Any]:
+            resp = lam.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+            payload = json.loads(resp["Payload"].read() or b"{}")
+            if resp.get("FunctionError"):
+                return {"statusCode": 502, "body": json.dumps({"message": "Internal server error"})}
+            return dict(payload)
+
+        self.api = ApiFront(
+            invoke=invoke,
+            function_names=self.stack.resources,
+            secrets={LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY},
+            identities={LOCAL_ACCESS_KEY: f"arn:aws:iam::{LOCAL_ACCOUNT}:user/local-operator"},
+            region=self.region,
+            account=LOCAL_ACCOUNT,
+            stage="dev",
+            port=port,
+        ).start()
+        return self.api
+
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.region)
 
@@ -80,6 +114,9 @@ class LocalAws:
         return runtime.current().executor
 
     def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         runtime.replace(None)
         if self._server is not None:
             self._server.stop()

@@ -32,7 +32,12 @@ def apply() -> None:
     sfm.StateMachine._fmops_patched = True
 
     def create_state_machine(
-        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
     ) -> Any:
         props = cloudformation_json["Properties"]
         name = props.get("StateMachineName", resource_name)
@@ -51,7 +56,12 @@ def apply() -> None:
     original_bucket = s3m.FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
     def create_bucket(
-        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
     ) -> Any:
         bucket = original_bucket(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         props = cloudformation_json.get("Properties", {})

@@ -74,9 +74,7 @@ def apply() -> None:
         others = [t for t in self.targets if t not in ours]
         for target in ours:
             payload = _render(target, original_event, ev.EventTemplateParser) if transform_input else original_event
-            threading.Thread(
-                target=_deliver, args=(self.account_id, target["Arn"], payload), daemon=True
-            ).start()
+            threading.Thread(target=_deliver, args=(self.account_id, target["Arn"], payload), daemon=True).start()
         if others:
             saved = self.targets
             self.targets = others

@@ -32,8 +32,9 @@ def _model_container(backend: Any, model_name: str) -> dict[str, Any]:
     container = model.primary_container or (model.containers[0] if model.containers else {})
     package_name = container.get("ModelPackageName")
     if package_name and not container.get("ModelDataUrl"):
-        package = backend.describe_model_package(package_name.split("/", 1)[-1] if "arn:" in package_name
-                                                 else package_name)
+        package = backend.describe_model_package(
+            package_name.split("/", 1)[-1] if "arn:" in package_name else package_name
+        )
         spec_container = (package.inference_specification or {}).get("Containers", [{}])[0]
         merged = dict(spec_container)
         merged.setdefault("Environment", {})
@@ -132,7 +133,7 @@ def apply() -> None:
 
     def create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
         if endpoint_name in self.endpoints:
-            raise sm.ValidationError(message=f"Cannot create already existing endpoint \"{endpoint_name}\".")
+            raise sm.ValidationError(message=f'Cannot create already existing endpoint "{endpoint_name}".')
         endpoint = original_create_endpoint(self, endpoint_name, endpoint_config_name, tags)
         endpoint.endpoint_status = "Creating"
         threading.Thread(target=_warm_endpoint, args=(self, endpoint), daemon=True).start()
@@ -143,7 +144,7 @@ def apply() -> None:
     def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
-            raise sm.ValidationError(message=f"Could not find endpoint \"{endpoint_name}\".")
+            raise sm.ValidationError(message=f'Could not find endpoint "{endpoint_name}".')
         config = self.describe_endpoint_config(endpoint_config_name)
         endpoint.endpoint_config_name = endpoint_config_name
         endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
@@ -166,7 +167,11 @@ def apply() -> None:
         backend = sm.sagemaker_backends[self.current_account][self.region]
         endpoint = backend.endpoints.get(endpoint_name)
         if endpoint is None:
-            return _error(400, "ValidationError", f"Endpoint {endpoint_name} of account {self.current_account} not found.")
+            return _error(
+                400,
+                "ValidationError",
+                f"Endpoint {endpoint_name} of account {self.current_account} not found.",
+            )
         if endpoint.endpoint_status not in ("InService", "Updating"):
             return _error(400, "ValidationError", f"Endpoint {endpoint_name} is {endpoint.endpoint_status}.")
         variants = endpoint.production_variants
@@ -196,7 +201,7 @@ def apply() -> None:
             return _error(424, "ModelError", f"Received server error from model: {exc}")
         if status != 200:
             text = body.decode(errors="replace")
-            return _error(424, "ModelError", f"Received client error ({status}) from model with message \"{text}\".")
+            return _error(424, "ModelError", f'Received client error ({status}) from model with message "{text}".')
         headers = {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": chosen["VariantName"]}
         return 200, headers, body
 
@@ -204,6 +209,8 @@ def apply() -> None:
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
-    return status, {"x-amzn-ErrorType": code, "Content-Type": "application/json"}, json.dumps(
-        {"__type": code, "message": message, "Message": message}
+    return (
+        status,
+        {"x-amzn-ErrorType": code, "Content-Type": "application/json"},
+        json.dumps({"__type": code, "message": message, "Message": message}),
     )

@@ -88,9 +88,7 @@ class _JobService(StateTaskServiceCallback):
     boto_service: str = ""
 
     def __init__(self) -> None:
-        super().__init__(
-            supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
-        )
+        super().__init__(supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
 
     def _validate_service_integration_is_supported(self) -> None:
         action = self.resource.api_action.lower()

@@ -1,0 +1,218 @@
+"""``fmops demo``: the whole lifecycle on the local AWS, on a generated data set.
+
+upload → S3 event → ingestion → validate/split → train (real) → evaluate (base vs fine-tuned) →
+register → approval (through the REST API, as a person does) → deploy → 20 predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fmops_local.api_client import ApiClient
+from fmops_local.aws import LocalAws
+from fmops_local.follow import ExecutionFollower, Printer
+from fmops_local.sample_data import generate
+
+USE_CASE = "reviews"
+
+
+@dataclass
+class DemoConfig:
+    records: int = 2400
+    seed: int = 7
+    epochs: int = 1
+    learning_rate: float = 1e-4
+    batch_size: int = 32
+    max_length: int = 32
+    threshold: float = 0.8
+    predictions: int = 20
+    interactive: bool = False
+    api_port: int = 0
+    server_port: int | None = None
+    out_dir: Path = Path("demo-output")
+    approval_timeout_seconds: int = 3600
+    poll_seconds: int = 2
+
+
+def use_case_config(cfg: DemoConfig) -> dict[str, Any]:
+    """The use case's run settings, stored beside its data as ``datasets/<use_case>/fmops.json``."""
+    return {
+        "backend": "sagemaker",
+        "task": "classification",
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "hyperparameters": {
+            "epochs": str(cfg.epochs),
+            "learning_rate": str(cfg.learning_rate),
+            "batch_size": str(cfg.batch_size),
+            "max_length": str(cfg.max_length),
+            "seed": str(cfg.seed),
+        },
+        "instance_type": "ml.g5.xlarge",
+        "instance_count": 1,
+        "metric": "accuracy",
+        "threshold": cfg.threshold,
+        "split": {"ratios": [0.8, 0.1, 0.1], "seed": cfg.seed},
+        "approval_timeout_seconds": cfg.approval_timeout_seconds,
+        "poll_seconds": cfg.poll_seconds,
+    }
+
+
+def _find_execution(sfn: Any, state_machine_arn: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        executions = sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]
+        if executions:
+            return str(sorted(executions, key=lambda e: e["startDate"])[-1]["executionArn"])
+        time.sleep(0.2)
+    raise TimeoutError("no workflow started after the upload: is the ingestion rule deployed?")
+
+
+def _metrics(output: dict[str, Any], which: str) -> dict[str, float]:
+    evaluation = output.get("evaluation") or {}
+    metrics = evaluation.get(which) or evaluation.get(f"{which}_metrics") or {}
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+
+
+def run_demo(cfg: DemoConfig, echo: Printer = print) -> dict[str, Any]:
+    started = time.monotonic()
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    aws = LocalAws(server_port=cfg.server_port)
+    aws.start()
+    try:
+        echo("fmops demo — the fine-tuning lifecycle on the local AWS (no AWS account, no Docker)")
+        stack = aws.deploy()
+        api = aws.start_api(port=cfg.api_port)
+        echo(f"  stack {stack.name} deployed: {len(stack.resources)} resources; API at {api.url}")
+        client = ApiClient(api.url, region=aws.region)
+        if cfg.interactive:
+            _write_local_env(aws, api.url)
+
+        records = generate(cfg.records, seed=cfg.seed)
+        bucket = stack.output("DatasetsBucketName")
+        s3 = aws.client("s3")
+        s3.put_object(
+            Bucket=bucket,
+            Key=f"datasets/{USE_CASE}/fmops.json",
+            Body=json.dumps(use_case_config(cfg)).encode(),
+        )
+        body = "".join(json.dumps(r) + "\n" for r in records).encode()
+        key = f"datasets/{USE_CASE}/reviews.jsonl"
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        echo(f"  uploaded s3://{bucket}/{key} ({len(records)} records, generated; see fmops_local/sample_data.py)")
+
+        sfn, logs = aws.client("stepfunctions"), aws.client("logs")
+        execution_arn = _find_execution(sfn, stack.output("FinetuneStateMachineArn"))
+        run_id = execution_arn.rsplit(":", 1)[-1]
+        echo(f"  the S3 event started run {run_id}")
+        follower = ExecutionFollower(sfn, logs, execution_arn, echo)
+
+        def approval_pending() -> bool:
+            try:
+                client.approval(run_id)
+                return True
+            except Exception:
+                return False
+
+        status = follower.wait(until=approval_pending)
+        if status == "RUNNING":
+            pending = client.approval(run_id)
+            echo("  pending approval: " + json.dumps(pending, default=str)[:600])
+            if cfg.interactive:
+                echo(
+                    f"  waiting for a person: run `fmops approve {run_id} --reason '...'` "
+                    f"(or `fmops reject ...`) in another terminal"
+                )
+            else:
+                echo(f"  approving as the person would: fmops approve {run_id} --reason 'demo: metrics reviewed'")
+                client.decide(run_id, "approve", "demo: metrics reviewed")
+            status = follower.wait()
+        describe = sfn.describe_execution(executionArn=execution_arn)
+        output = json.loads(describe.get("output") or "{}")
+        summary: dict[str, Any] = {
+            "run_id": run_id,
+            "execution_status": status,
+            "base_metrics": _metrics(output, "base"),
+            "finetuned_metrics": _metrics(output, "finetuned"),
+            "model_package_arn": (output.get("model_package") or {}).get("model_package_arn"),
+            "endpoint_name": (output.get("deployment") or {}).get("endpoint_name"),
+            "predictions": 0,
+        }
+        if status != "SUCCEEDED":
+            summary["error"] = describe.get("error")
+            summary["cause"] = describe.get("cause")
+        else:
+            summary.update(_predict(aws, summary["endpoint_name"], cfg, echo))
+        summary["elapsed_seconds"] = round(time.monotonic() - started, 1)
+        (cfg.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _print_summary(summary, echo)
+        return summary
+    finally:
+        aws.stop()
+
+
+def _predict(aws: LocalAws, endpoint: str, cfg: DemoConfig, echo: Printer) -> dict[str, Any]:
+    rt = aws.client("sagemaker-runtime")
+    held_out = generate(cfg.predictions, seed=cfg.seed + 1000)
+    correct = 0
+    echo(f"  {cfg.predictions} predictions through endpoint {endpoint}:")
+    for rec in held_out:
+        resp = rt.invoke_endpoint(
+            EndpointName=endpoint, ContentType="application/json", Body=json.dumps({"inputs": rec["text"]})
+        )
+        pred = json.loads(resp["Body"].read())["predictions"][0]
+        ok = pred["label"] == rec["label"]
+        correct += ok
+        echo(f"    {'✓' if ok else '✗'} {rec['text'][:60]!r:64} → {pred['label']} ({pred['score']:.2f})")
+    return {"predictions": cfg.predictions, "prediction_accuracy": correct / cfg.predictions}
+
+
+def _print_summary(summary: dict[str, Any], echo: Printer) -> None:
+    echo("")
+    echo(f"Run {summary['run_id']}: {summary['execution_status']} in {summary['elapsed_seconds']} s")
+    base, tuned = summary["base_metrics"], summary["finetuned_metrics"]
+    for name in ("accuracy", "f1_macro"):
+        if name in base or name in tuned:
+            echo(
+                f"  {name:10} base {base.get(name, float('nan')):.3f} → fine-tuned {tuned.get(name, float('nan')):.3f}"
+            )
+    if summary.get("model_package_arn"):
+        echo(f"  model package {summary['model_package_arn']}")
+    if summary.get("endpoint_name"):
+        echo(
+            f"  endpoint {summary['endpoint_name']}: {summary.get('predictions')} predictions, "
+            f"accuracy {summary.get('prediction_accuracy', 0):.2f}"
+        )
+    if summary.get("error"):
+        echo(f"  error {summary['error']}: {summary.get('cause')}")
+    echo("  written: demo-output/summary.json")
+
+
+def _write_local_env(aws: LocalAws, api_url: str) -> None:
+    from fmops_local.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+
+    env_dir = Path(os.environ.get("FMOPS_LOCAL_DIR", ".fmops-local"))
+    env_dir.mkdir(exist_ok=True)
+    (env_dir / "env.json").write_text(
+        json.dumps(
+            {
+                "FMOPS_API_URL": api_url,
+                "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+                "AWS_DEFAULT_REGION": aws.region,
+                **({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws.server_port}"} if aws.server_port else {}),
+            },
+            indent=2,
+        )
+    )
+
+
+def default_out_dir() -> Path:
+    return Path(os.environ.get("FMOPS_DEMO_OUT", "demo-output"))
+
+
+__all__ = ["DemoConfig", "run_demo", "default_out_dir"]
