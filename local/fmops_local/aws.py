@@ -60,7 +60,9 @@ class LocalAws:
         self._mock.start()
         # moto's interpreter logs every caught task failure with a full state dump; the execution
         # history already holds the error and cause.
-        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+        logging.getLogger("moto.stepfunctions").setLevel(
+            logging.CRITICAL if not os.environ.get("FMOPS_DEBUG_SFN") else logging.DEBUG
+        )
         patches.apply_all()
         runtime.replace(runtime.LocalRuntime(root=self.root))
         if self.server_port is not None:

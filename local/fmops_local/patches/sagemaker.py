@@ -209,8 +209,9 @@ def apply() -> None:
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
+    # moto takes the status from the "status" header of a handler's response.
     return (
         status,
-        {"x-amzn-ErrorType": code, "Content-Type": "application/json"},
+        {"x-amzn-ErrorType": code, "Content-Type": "application/json", "status": str(status)},
         json.dumps({"__type": code, "message": message, "Message": message}),
     )
