@@ -35,6 +35,11 @@ class Route:
     pattern: re.Pattern[str]
 
 
+def route(method: str, resource: str, function: str) -> Route:
+    regex = "^" + re.sub(r"\{(\w+)\+?\}", r"(?P<\1>[^/]+)", resource) + "/?$"
+    return Route(method.upper(), resource, function, re.compile(regex))
+
+
 def routes_from_template(path: Path | None = None) -> list[Route]:
     template = load_template(path or REPO_ROOT / "template.yaml")
     routes = []
@@ -44,9 +49,7 @@ def routes_from_template(path: Path | None = None) -> list[Route]:
         for event in (res.get("Properties", {}).get("Events") or {}).values():
             if event.get("Type") != "Api":
                 continue
-            resource = event["Properties"]["Path"]
-            regex = "^" + re.sub(r"\{(\w+)\+?\}", r"(?P<\1>[^/]+)", resource) + "/?$"
-            routes.append(Route(event["Properties"]["Method"].upper(), resource, logical_id, re.compile(regex)))
+            routes.append(route(event["Properties"]["Method"], event["Properties"]["Path"], logical_id))
     return routes
 
 
@@ -93,8 +96,9 @@ class ApiFront:
         account: str,
         stage: str = "dev",
         port: int = 0,
+        routes: list[Route] | None = None,
     ) -> None:
-        self.routes = routes_from_template()
+        self.routes = routes if routes is not None else routes_from_template()
         self._invoke = invoke
         self._names = function_names
         self._secrets = secrets
