@@ -60,6 +60,7 @@ class LocalAws:
         self._mock.start()
         # moto's interpreter logs every caught task failure with a full state dump; the execution
         # history already holds the error and cause.
+        logging.getLogger("moto.cloudformation").setLevel(logging.ERROR)  # deploy.SKIPPED says what is skipped
         logging.getLogger("moto.stepfunctions").setLevel(
             logging.CRITICAL if not os.environ.get("FMOPS_DEBUG_SFN") else logging.DEBUG
         )
@@ -106,6 +107,16 @@ class LocalAws:
             stage="dev",
             port=port,
         ).start()
+        # On AWS the functions learn the API's URL from the template; locally it is the front's.
+        for physical in self.stack.resources.values():
+            try:
+                env = lam.get_function_configuration(FunctionName=physical).get("Environment", {})
+            except lam.exceptions.ResourceNotFoundException:
+                continue
+            variables = env.get("Variables", {})
+            if "API_URL" in variables:
+                variables["API_URL"] = self.api.url
+                lam.update_function_configuration(FunctionName=physical, Environment={"Variables": variables})
         return self.api
 
     def client(self, service: str) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -133,6 +134,54 @@ def transform(template: dict[str, Any], parameters: dict[str, str]) -> dict[str,
     return transformed
 
 
+def drop_unsupported(template: dict[str, Any]) -> dict[str, Any]:
+    """Remove the ``SKIPPED`` resource types; references to them become ``local-<LogicalId>`` strings."""
+    resources = template.get("Resources", {})
+    dropped = {lid for lid, res in resources.items() if res.get("Type") in SKIPPED}
+    if not dropped:
+        return template
+
+    def sub_string(text: str) -> str:
+        return re.sub(
+            r"\$\{([A-Za-z0-9]+)(\.[A-Za-z0-9.]+)?\}",
+            lambda m: f"local-{m.group(1)}" if m.group(1) in dropped else m.group(0),
+            text,
+        )
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Ref"} and node["Ref"] in dropped:
+                return f"local-{node['Ref']}"
+            if set(node) == {"Fn::GetAtt"}:
+                target = node["Fn::GetAtt"]
+                name = target[0] if isinstance(target, list) else str(target).split(".")[0]
+                if name in dropped:
+                    return f"local-{name}"
+            if set(node) == {"Fn::Sub"}:
+                value = node["Fn::Sub"]
+                if isinstance(value, str):
+                    return {"Fn::Sub": sub_string(value)}
+                return {"Fn::Sub": [sub_string(value[0]), walk(value[1])]}
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out = walk({k: v for k, v in template.items() if k != "Resources"})
+    out["Resources"] = {}
+    for lid, res in resources.items():
+        if lid in dropped:
+            continue
+        res = walk(res)
+        deps = res.get("DependsOn")
+        if isinstance(deps, str) and deps in dropped:
+            res.pop("DependsOn")
+        elif isinstance(deps, list):
+            res["DependsOn"] = [d for d in deps if d not in dropped]
+        out["Resources"][lid] = res
+    return out
+
+
 def deploy_stack(
     stack_name: str,
     region: str,
@@ -144,7 +193,7 @@ def deploy_stack(
     s3 = boto3.client("s3", region_name=region)
     params = dict(parameters or {})
     packaged = package(load_template(template_path), s3)
-    transformed = transform(packaged, params)
+    transformed = drop_unsupported(transform(packaged, params))
     cfn = boto3.client("cloudformation", region_name=region)
     cfn.create_stack(
         StackName=stack_name,
