@@ -108,11 +108,8 @@ class LocalAws:
             port=port,
         ).start()
         # On AWS the functions learn the API's URL from the template; locally it is the front's.
-        for physical in self.stack.resources.values():
-            try:
-                env = lam.get_function_configuration(FunctionName=physical).get("Environment", {})
-            except lam.exceptions.ResourceNotFoundException:
-                continue
+        for physical in self.stack.of_type("AWS::Lambda::Function").values():
+            env = lam.get_function_configuration(FunctionName=physical).get("Environment", {})
             variables = env.get("Variables", {})
             if "API_URL" in variables:
                 variables["API_URL"] = self.api.url

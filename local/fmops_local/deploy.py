@@ -44,6 +44,10 @@ class StackInfo:
     name: str
     outputs: dict[str, str]
     resources: dict[str, str]  # logical id -> physical id
+    types: dict[str, str]  # logical id -> resource type
+
+    def of_type(self, resource_type: str) -> dict[str, str]:
+        return {lid: pid for lid, pid in self.resources.items() if self.types.get(lid) == resource_type}
 
     def output(self, key: str) -> str:
         try:
@@ -205,11 +209,10 @@ def deploy_stack(
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise TemplateError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason')}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    resources = {
-        r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
-        for r in cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
-    }
-    info = StackInfo(name=stack_name, outputs=outputs, resources=resources)
+    summaries = cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+    resources = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in summaries}
+    types = {r["LogicalResourceId"]: r["ResourceType"] for r in summaries}
+    info = StackInfo(name=stack_name, outputs=outputs, resources=resources, types=types)
     publish_training_code(s3, info.output("ArtifactsBucketName"))
     return info
 

@@ -82,8 +82,8 @@ NEGATIVE = (
 
 INTENSIFIERS = ("", "", "", "very ", "really ", "quite ", "extremely ", "surprisingly ", "pretty ")
 
-# Each negation is written so that it flips the polarity of the adjective that follows it.
-NEGATIONS = ("not", "never", "not at all", "hardly", "far from", "by no means", "not really")
+# Each negation flips the polarity of the adjective that follows it.
+NEGATIONS = ("not", "never", "not at all", "hardly", "not really")
 
 # Share of clauses with a negation: enough that adjectives alone cannot reach 0.95, few enough to learn fast.
 NEGATION_RATE = 0.3
