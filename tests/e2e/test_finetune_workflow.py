@@ -21,7 +21,7 @@ def runs(lab: Lab) -> dict[str, str]:
     return {
         "happy": lab.upload("happy", dataset(480, seed=11)),
         "rejected": lab.upload("rejected", dataset(480, seed=12)),
-        "timeout": lab.upload("timeout", dataset(480, seed=13), approval_timeout_seconds=60),
+        "timeout": lab.upload("timeout", dataset(480, seed=13), approval_timeout_seconds=10),
         "crash": lab.upload("crash", dataset(120, seed=14), hyperparameters={"learning_rate": "abc"}),
         "malformed": lab.upload("malformed", b"".join(bad)),
     }

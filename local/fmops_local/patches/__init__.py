@@ -6,7 +6,7 @@ call more than once.
 
 from __future__ import annotations
 
-from fmops_local.patches import cloudformation, events, lambda_inprocess, sagemaker, sfn_services
+from fmops_local.patches import cloudformation, events, lambda_inprocess, sagemaker, sfn_services, stepfunctions
 
 MOTO_VERSION = "5.2.5"
 
@@ -21,3 +21,4 @@ def apply_all() -> None:
     sagemaker.apply()
     events.apply()
     cloudformation.apply()
+    stepfunctions.apply()

@@ -71,6 +71,35 @@ def apply() -> None:
         return
     backend_cls._fmops_patched = True
 
+    def update_model_package(
+        self: Any,
+        model_package_arn: str,
+        model_approval_status: str | None,
+        approval_description: str | None,
+        customer_metadata_properties: dict[str, str] | None,
+        customer_metadata_properties_to_remove: list[str],
+        additional_inference_specifications_to_add: list[Any] | None,
+    ) -> str:
+        # AWS merges CustomerMetadataProperties and leaves unspecified fields alone; moto replaces them.
+        mapped = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        package = self.model_packages.get(mapped)
+        if package is None:
+            raise sm.ValidationError(f"Model package {model_package_arn} not found")
+        if model_approval_status:
+            package.set_model_approval_status(model_approval_status)
+        if approval_description is not None:
+            package.approval_description = approval_description
+        merged = dict(package.customer_metadata_properties or {})
+        merged.update(customer_metadata_properties or {})
+        for key in customer_metadata_properties_to_remove or []:
+            merged.pop(key, None)
+        package.customer_metadata_properties = merged
+        package.add_additional_inference_specifications(additional_inference_specifications_to_add)
+        package.modifications_done()
+        return str(package.arn)
+
+    backend_cls.update_model_package = update_model_package
+
     original_training = backend_cls.create_training_job
 
     def create_training_job(self: Any, training_job_name: str, **kwargs: Any) -> Any:

@@ -1,0 +1,28 @@
+"""PlanTrainingFunction (state "Plan training")."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from fmops.config import PlanTrainingSettings
+from fmops.lifecycle.training import plan_training
+from fmops.observability import logger, metrics, tracer
+from fmops.schemas.base import parse
+from fmops.schemas.steps import PlanTrainingEvent
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@lru_cache(maxsize=1)
+def _settings() -> PlanTrainingSettings:
+    return PlanTrainingSettings.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse(PlanTrainingEvent, event, "plan training input")
+    return plan_training(request.run, request.dataset, settings=_settings()).model_dump(mode="json")

@@ -1,0 +1,144 @@
+"""The REST API (API Gateway, IAM auth): runs and approvals.
+
+Routes: GET /runs/{run_id}, GET /approvals, GET /approvals/{run_id},
+POST /approvals/{run_id}/approve and /reject with body ``{"reason": "..."}``.
+The approver is the caller's IAM identity (``requestContext.identity.userArn``); without one: 401.
+Errors are mapped to JSON responses in one place: 400 (with the field), 401, 404, 409, 503, 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+
+from fmops.aws.dynamodb import Table
+from fmops.aws.sagemaker import SageMaker
+from fmops.aws.stepfunctions import StepFunctions
+from fmops.errors import (
+    ApprovalAlreadyDecidedError,
+    ApprovalNotFoundError,
+    FmopsError,
+    NotAuthenticatedError,
+    RequestValidationError,
+    ResourceNotFoundError,
+    TransientAwsError,
+)
+from fmops.lifecycle import approval
+from fmops.lifecycle._common import Clock, utcnow
+from fmops.observability import logger
+from fmops.schemas.api import DecisionBody, ErrorBody
+from fmops.schemas.base import parse
+from fmops.schemas.run import RUN_ID_PATTERN
+
+STATUS_BY_ERROR: tuple[tuple[type[FmopsError], int], ...] = (
+    (RequestValidationError, 400),
+    (NotAuthenticatedError, 401),
+    (ApprovalNotFoundError, 404),
+    (ResourceNotFoundError, 404),
+    (ApprovalAlreadyDecidedError, 409),
+    (TransientAwsError, 503),
+)
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """What the API needs (built once per process by the handler)."""
+
+    runs: Table
+    approvals: Table
+    sagemaker: SageMaker
+    sfn: StepFunctions
+    clock: Clock = utcnow
+
+
+def _json(status: int, body: dict[str, Any]) -> Response[str]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def error_response(exc: Exception) -> Response[str]:
+    """The one mapping from exceptions to responses; 500 never shows internals."""
+    if isinstance(exc, FmopsError):
+        for kind, status in STATUS_BY_ERROR:
+            if isinstance(exc, kind):
+                field = exc.field if isinstance(exc, RequestValidationError) else None
+                return _json(status, ErrorBody(error=type(exc).__name__, message=exc.message, field=field).to_dict())
+    if isinstance(exc, ServiceError):  # Powertools' own (unknown route: 404, wrong method...)
+        return _json(exc.status_code, ErrorBody(error=type(exc).__name__, message=exc.msg).to_dict())
+    logger.exception("unhandled error in the API")
+    return _json(500, ErrorBody(error="InternalError", message="internal error").to_dict())
+
+
+def _run_id(value: str) -> str:
+    if not re.match(RUN_ID_PATTERN, value):
+        raise RequestValidationError(f"run_id {value!r} is not a valid run id", field="run_id")
+    return value
+
+
+def create_app(services: ApiServices) -> APIGatewayRestResolver:
+    """A resolver with the routes bound to ``services``."""
+    app = APIGatewayRestResolver()
+
+    def approver() -> str:
+        identity = app.current_event.request_context.identity
+        user_arn = identity.user_arn if identity else None
+        if not user_arn:
+            raise NotAuthenticatedError("no caller identity: call the API with IAM (SigV4) credentials")
+        return user_arn
+
+    def body() -> DecisionBody:
+        raw = app.current_event.body
+        try:
+            document = json.loads(raw) if raw else {}
+        except ValueError as exc:
+            raise RequestValidationError(f"request body: invalid JSON: {exc}") from exc
+        return parse(DecisionBody, document, "request body")
+
+    @app.get("/runs/<run_id>")
+    def get_run(run_id: str) -> dict[str, Any]:
+        approver()
+        return approval.get_run(_run_id(run_id), runs=services.runs).model_dump(mode="json")
+
+    @app.get("/approvals")
+    def list_approvals() -> dict[str, Any]:
+        approver()
+        return approval.list_approvals(approvals=services.approvals, clock=services.clock).model_dump(mode="json")
+
+    @app.get("/approvals/<run_id>")
+    def get_approval(run_id: str) -> dict[str, Any]:
+        approver()
+        return approval.get_approval(_run_id(run_id), approvals=services.approvals).model_dump(mode="json")
+
+    def decide(run_id: str, decision: approval.Decision) -> dict[str, Any]:
+        who = approver()
+        request = body()
+        result = approval.decide_approval(
+            _run_id(run_id),
+            decision,
+            approver=who,
+            reason=request.reason,
+            approvals=services.approvals,
+            runs=services.runs,
+            sagemaker=services.sagemaker,
+            sfn=services.sfn,
+            clock=services.clock,
+        )
+        return result.model_dump(mode="json")
+
+    @app.post("/approvals/<run_id>/approve")
+    def approve(run_id: str) -> dict[str, Any]:
+        return decide(run_id, "approved")
+
+    @app.post("/approvals/<run_id>/reject")
+    def reject(run_id: str) -> dict[str, Any]:
+        return decide(run_id, "rejected")
+
+    @app.exception_handler(Exception)
+    def handle(exc: Exception) -> Response[str]:
+        return error_response(exc)
+
+    return app

@@ -1,0 +1,90 @@
+"""Domain errors.
+
+The class names are the contract with the state machine: a Lambda error's ``errorType`` is the class name,
+so ``statemachines/finetune.asl.json`` retries ``TransientAwsError`` and ``ResourceNotReadyError`` by name and
+routes everything else to the failure path.
+"""
+
+from __future__ import annotations
+
+
+class FmopsError(Exception):
+    """Base class of every error fmops raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(FmopsError):
+    """A required setting (environment variable) is missing or invalid."""
+
+
+class RequestValidationError(FmopsError):
+    """A request (run request, use-case config, API body, step input) is malformed."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class DatasetValidationError(FmopsError):
+    """A data set is malformed; the message names the 1-based line and the field when there is one."""
+
+    def __init__(self, reason: str, line: int | None = None, field: str | None = None) -> None:
+        self.reason = reason
+        self.line = line
+        self.field = field
+        where = []
+        if line is not None:
+            where.append(f"line {line}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        super().__init__(": ".join([*where, reason]))
+
+
+class TransientAwsError(FmopsError):
+    """An AWS call failed for a reason that a retry can fix (throttling, 5xx, connection); retried."""
+
+
+class AwsRequestError(FmopsError):
+    """An AWS service refused a request for a reason that a retry will not fix."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ResourceNotFoundError(FmopsError):
+    """An AWS resource or record that the use case needs does not exist."""
+
+
+class ResourceNotReadyError(FmopsError):
+    """A resource exists but is not ready yet (an endpoint still updating...); retried."""
+
+
+class EvaluationError(FmopsError):
+    """The evaluation output is missing or malformed."""
+
+
+class QualityGateFailedError(FmopsError):
+    """The fine-tuned model is below the threshold or below the current champion."""
+
+
+class ApprovalNotFoundError(FmopsError):
+    """No pending approval exists for the run (never requested, already handled, or expired)."""
+
+
+class ApprovalAlreadyDecidedError(FmopsError):
+    """Another decision for the same approval won the race."""
+
+
+class NotAuthenticatedError(FmopsError):
+    """The API request carries no caller identity (IAM auth is required)."""
+
+
+class DeploymentError(FmopsError):
+    """The model could not be deployed (an endpoint in a state that a retry will not fix...)."""

@@ -1,0 +1,229 @@
+"""Register the model version (with lineage and metrics) and apply the quality gate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fmops.aws.dynamodb import Table
+from fmops.aws.s3 import S3Storage
+from fmops.aws.sagemaker import SageMaker
+from fmops.config import CommonSettings, RegisterModelSettings
+from fmops.lifecycle._common import (
+    CODE_KEY,
+    STATUS_REGISTERED,
+    Clock,
+    fmt,
+    iso,
+    metric_of,
+    run_tags,
+    truncate,
+    utcnow,
+)
+from fmops.observability import logger, metrics
+from fmops.schemas.steps import GateResult, ModelPackageRef, QualityGateEvent, RegisterModelEvent
+
+METADATA_VALUE_MAX = 256
+
+
+def package_description(run_id: str) -> str:
+    """The description that marks a package as this run's (how a retry finds it)."""
+    return f"fmops run {run_id}"
+
+
+def package_version(arn: str) -> int | None:
+    tail = arn.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def find_run_package(sagemaker: SageMaker, group: str, run_id: str) -> dict[str, Any] | None:
+    """The group's package registered by ``run_id``, if any."""
+    wanted = package_description(run_id)
+    for summary in sagemaker.list_model_packages(group):
+        if summary.get("ModelPackageDescription") == wanted:
+            return summary
+    return None
+
+
+def model_quality_statistics(event: RegisterModelEvent) -> dict[str, Any]:
+    """SageMaker model-quality statistics (multiclass) for the registry's ModelMetrics."""
+    tuned = event.evaluation.finetuned_metrics
+    return {
+        "version": 0.0,
+        "dataset": {"item_count": event.evaluation.test_count, "evaluation_time": None},
+        "multiclass_classification_metrics": {
+            "accuracy": {"value": tuned.accuracy, "standard_deviation": "NaN"},
+            "weighted_f1": {"value": tuned.f1_weighted, "standard_deviation": "NaN"},
+            "macro_f1": {"value": tuned.f1_macro, "standard_deviation": "NaN"},
+            "macro_precision": {"value": tuned.precision_macro, "standard_deviation": "NaN"},
+            "macro_recall": {"value": tuned.recall_macro, "standard_deviation": "NaN"},
+        },
+        "fmops": {
+            "evaluation_uri": event.evaluation.evaluation_uri,
+            "base_metrics": event.evaluation.base_metrics.model_dump(),
+        },
+    }
+
+
+def register_model(
+    event: RegisterModelEvent,
+    *,
+    sagemaker: SageMaker,
+    s3: S3Storage,
+    runs: Table,
+    settings: RegisterModelSettings,
+    clock: Clock = utcnow,
+) -> ModelPackageRef:
+    """Create the ``<use_case>`` group if needed and a PendingManualApproval version with lineage.
+
+    Idempotent: when the group already holds this run's package, that package is returned.
+
+    Raises:
+        TransientAwsError, AwsRequestError.
+    """
+    run, dataset, training, evaluation = event.run, event.dataset, event.training, event.evaluation
+    group = run.use_case
+    tags = run_tags(run, settings.stack_name)
+    sagemaker.ensure_model_package_group(group, f"fmops fine-tuned models for use case {group}", tags[1:])
+    existing = find_run_package(sagemaker, group, run.run_id)
+    if existing is not None:
+        arn = str(existing["ModelPackageArn"])
+        logger.info("model package already registered", extra={"run_id": run.run_id, "arn": arn})
+        return ModelPackageRef(
+            model_package_group_name=group, model_package_arn=arn, version=package_version(arn), created=False
+        )
+
+    prefix = f"runs/{run.run_id}/"
+    statistics_uri = s3.put_json(
+        settings.reports_bucket, prefix + "model-quality.json", model_quality_statistics(event)
+    )
+    lineage = {
+        "run_id": run.run_id,
+        "dataset": dataset.model_dump(mode="json"),
+        "hyperparameters": run.hyperparameters,
+        "base_model": run.base_model,
+        "training": training.model_dump(mode="json"),
+        "evaluation": evaluation.model_dump(mode="json"),
+        "registered_at": iso(clock()),
+    }
+    lineage_uri = s3.put_json(settings.reports_bucket, prefix + "lineage.json", lineage)
+    hyperparameters = json.dumps(run.hyperparameters, sort_keys=True, separators=(",", ":"))
+    if len(hyperparameters) > METADATA_VALUE_MAX:
+        hyperparameters = f"{lineage_uri}#hyperparameters"
+    tuned = evaluation.finetuned_metrics
+    metadata = {
+        "run_id": run.run_id,
+        "use_case": run.use_case,
+        "backend": run.backend,
+        "dataset_uri": dataset.source_uri,
+        "dataset_version_id": dataset.version_id or "",
+        "dataset_sha256": dataset.sha256,
+        "manifest_uri": dataset.manifest_uri,
+        "hyperparameters": hyperparameters,
+        "base_model": run.base_model,
+        "training_job_arn": training.job_arn,
+        "accuracy": f"{tuned.accuracy:.6f}",
+        "f1_macro": f"{tuned.f1_macro:.6f}",
+        "base_accuracy": f"{evaluation.base_metrics.accuracy:.6f}",
+        "base_f1_macro": f"{evaluation.base_metrics.f1_macro:.6f}",
+        "report_uri": evaluation.report_uri,
+        "evaluation_uri": evaluation.evaluation_uri,
+        "lineage_uri": lineage_uri,
+    }
+    if training.custom_model_arn:
+        metadata["custom_model_arn"] = training.custom_model_arn
+    request: dict[str, Any] = {
+        "ModelPackageGroupName": group,
+        "ModelPackageDescription": package_description(run.run_id),
+        "ModelApprovalStatus": "PendingManualApproval",
+        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": statistics_uri}}},
+        "CustomerMetadataProperties": {k: truncate(v, METADATA_VALUE_MAX) for k, v in metadata.items() if v},
+        "Tags": tags,
+    }
+    if training.model_artifacts_uri:
+        request["InferenceSpecification"] = {
+            "Containers": [
+                {
+                    "Image": settings.inference_image_uri,
+                    "ModelDataUrl": training.model_artifacts_uri,
+                    "Environment": {
+                        "SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{settings.artifacts_bucket}/{CODE_KEY}",
+                        "FMOPS_RUN_ID": run.run_id,
+                    },
+                }
+            ],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+            "SupportedRealtimeInferenceInstanceTypes": [run.inference_instance_type],
+            "SupportedTransformInstanceTypes": [run.inference_instance_type],
+        }
+    arn = sagemaker.create_model_package(request)
+    runs.update(run.run_id, {"status": STATUS_REGISTERED, "model_package_arn": arn, "updated_at": iso(clock())})
+    metrics.add_metric(name="ModelsRegistered", unit="Count", value=1)
+    logger.info("model package registered", extra={"run_id": run.run_id, "arn": arn})
+    return ModelPackageRef(model_package_group_name=group, model_package_arn=arn, version=package_version(arn))
+
+
+def champion(sagemaker: SageMaker, group: str, exclude_arn: str) -> dict[str, Any] | None:
+    """The newest Approved package of the group other than ``exclude_arn`` (described), if any."""
+    for summary in sagemaker.list_model_packages(group, approval_status="Approved"):
+        arn = str(summary["ModelPackageArn"])
+        if arn != exclude_arn and summary.get("ModelApprovalStatus", "Approved") == "Approved":
+            return sagemaker.describe_model_package(arn)
+    return None
+
+
+def _recorded_metric(package: dict[str, Any], metric: str) -> float | None:
+    value = (package.get("CustomerMetadataProperties") or {}).get(metric)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def quality_gate(event: QualityGateEvent, *, sagemaker: SageMaker, settings: CommonSettings) -> GateResult:
+    """Pass iff the fine-tuned metric is >= the run's threshold and >= the current champion's.
+
+    The champion is the newest Approved version of the group other than this one. A failed gate is not an
+    exception: the workflow routes ``passed: false`` to the failure path with ``reason`` as the cause.
+
+    Raises:
+        TransientAwsError, AwsRequestError.
+    """
+    run, package = event.run, event.model_package
+    metric = run.metric
+    value = metric_of(event.evaluation.finetuned_metrics, metric)
+    best = champion(sagemaker, package.model_package_group_name, package.model_package_arn)
+    champion_arn = str(best["ModelPackageArn"]) if best else None
+    champion_value = _recorded_metric(best, metric) if best else None
+
+    if value < run.threshold:
+        passed = False
+        reason = f"quality gate failed: {metric} {fmt(value)} is below the threshold {fmt(run.threshold)}"
+    elif champion_value is not None and value < champion_value:
+        passed = False
+        reason = (
+            f"quality gate failed: {metric} {fmt(value)} is below the current champion's {fmt(champion_value)} "
+            f"({champion_arn})"
+        )
+    else:
+        passed = True
+        if champion_arn is None:
+            versus = "no approved champion yet"
+        elif champion_value is None:
+            versus = f"champion {champion_arn} has no recorded {metric}"
+        else:
+            versus = f">= champion {fmt(champion_value)} ({champion_arn})"
+        reason = f"quality gate passed: {metric} {fmt(value)} >= threshold {fmt(run.threshold)}; {versus}"
+    metrics.add_metric(name="QualityGatePassed" if passed else "QualityGateFailed", unit="Count", value=1)
+    logger.info("quality gate", extra={"run_id": run.run_id, "passed": passed, "reason": reason})
+    return GateResult(
+        passed=passed,
+        reason=reason,
+        metric=metric,
+        value=value,
+        threshold=run.threshold,
+        champion_arn=champion_arn,
+        champion_value=champion_value,
+    )

@@ -1,0 +1,284 @@
+"""What each state of the fine-tune workflow receives and returns (see statemachines/finetune.asl.json).
+
+Every step output is small: S3 URIs and summary numbers, never data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from fmops.schemas.base import FmopsModel
+from fmops.schemas.run import Backend, MetricName, RunRequest
+
+# ----------------------------------------------------------------------------------------------- outputs
+
+
+class SplitCounts(FmopsModel):
+    """Records per split."""
+
+    train: int
+    validation: int
+    test: int
+
+
+class DatasetInfo(FmopsModel):
+    """Output of "Validate and split dataset" ($.dataset)."""
+
+    source_uri: str
+    version_id: str | None = None
+    sha256: str
+    prepared_prefix: str
+    manifest_uri: str
+    train_uri: str
+    validation_uri: str
+    test_uri: str
+    counts: SplitCounts
+    labels: list[str]
+    bedrock_train_uri: str | None = None
+    bedrock_validation_uri: str | None = None
+
+
+class TrainingSpec(FmopsModel):
+    """Output of "Plan training" ($.training_spec): the request of exactly one backend."""
+
+    backend: Backend
+    job_name: str
+    sagemaker: dict[str, Any] | None = None
+    bedrock: dict[str, Any] | None = None
+
+
+class TrainingResult(FmopsModel):
+    """$.training, selected by the ASL from DescribeTrainingJob / GetModelCustomizationJob."""
+
+    backend: Backend
+    job_name: str
+    job_arn: str
+    status: str | None = None
+    model_artifacts_uri: str | None = None
+    custom_model_arn: str | None = None
+    output_uri: str | None = None
+
+
+class EvaluationSpec(FmopsModel):
+    """Output of "Plan evaluation" ($.evaluation_spec)."""
+
+    job_name: str
+    output_uri: str
+    sagemaker: dict[str, Any]
+
+
+class MetricSummary(FmopsModel):
+    """Headline metrics of one model on the test split (per-class numbers live in evaluation.json)."""
+
+    accuracy: float
+    f1_macro: float
+    f1_weighted: float
+    precision_macro: float
+    recall_macro: float
+
+
+class EvaluationResult(FmopsModel):
+    """Output of "Compute metrics" / "Evaluate Bedrock model" ($.evaluation)."""
+
+    metric: MetricName
+    base_metrics: MetricSummary
+    finetuned_metrics: MetricSummary
+    test_count: int
+    evaluation_uri: str
+    report_uri: str
+
+
+class ModelPackageRef(FmopsModel):
+    """Output of "Register model" ($.model_package)."""
+
+    model_package_group_name: str
+    model_package_arn: str
+    version: int | None = None
+    created: bool = True
+
+
+class GateResult(FmopsModel):
+    """Output of "Quality gate" ($.gate)."""
+
+    passed: bool
+    reason: str
+    metric: MetricName
+    value: float
+    threshold: float
+    champion_arn: str | None = None
+    champion_value: float | None = None
+
+
+class ApprovalDecision(FmopsModel):
+    """The task-token output sent by the approval API ($.approval)."""
+
+    decision: Literal["approved", "rejected"]
+    approver: str
+    reason: str
+    decided_at: str
+
+
+class ApprovalRequested(FmopsModel):
+    """Return value of the request-approval Lambda (the state's result is the token's output instead)."""
+
+    run_id: str
+    requested_at: str
+    expires_at: int
+
+
+class DeploymentResult(FmopsModel):
+    """Output of "Deploy model" ($.deployment) and of "Check provisioned throughput"."""
+
+    backend: Backend
+    endpoint_name: str
+    endpoint_config_name: str | None = None
+    model_name: str | None = None
+    provisioned_model_arn: str | None = None
+    status: str
+    max_polls: int
+
+
+class EndpointState(FmopsModel):
+    """$.endpoint: name and status from DescribeEndpoint (or the provisioned throughput)."""
+
+    name: str
+    status: str
+
+
+class RunCompletion(FmopsModel):
+    """Output of "Complete run" ($.result)."""
+
+    run_id: str
+    status: Literal["SUCCEEDED"]
+    endpoint_name: str
+    model_package_arn: str
+    finetuned_metrics: MetricSummary
+
+
+class CatchError(FmopsModel):
+    """What a Catch with ResultPath $.error stores."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+
+    error: str = Field(default="States.Unknown", alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+
+class FailureResult(FmopsModel):
+    """Output of "Handle failure" ($.failure): what the Fail state surfaces."""
+
+    run_id: str | None = None
+    error: str
+    cause: str
+    failed_step: str | None = None
+
+
+class IngestResult(FmopsModel):
+    """Output of the ingest function."""
+
+    started: bool = False
+    duplicate: bool = False
+    skipped: bool = False
+    reason: str | None = None
+    run_id: str | None = None
+    execution_arn: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+
+class ValidateDatasetEvent(FmopsModel):
+    """Input of "Validate and split dataset"."""
+
+    run: RunRequest
+
+
+class PlanTrainingEvent(FmopsModel):
+    """Input of "Plan training"."""
+
+    run: RunRequest
+    dataset: DatasetInfo
+
+
+class PlanEvaluationEvent(FmopsModel):
+    """Input of "Plan evaluation"."""
+
+    run: RunRequest
+    dataset: DatasetInfo
+    training: TrainingResult
+
+
+class EvaluateEvent(FmopsModel):
+    """Input of "Compute metrics" (with evaluation_spec) and "Evaluate Bedrock model" (without)."""
+
+    run: RunRequest
+    dataset: DatasetInfo
+    training: TrainingResult
+    evaluation_spec: EvaluationSpec | None = None
+
+
+class RegisterModelEvent(FmopsModel):
+    """Input of "Register model"."""
+
+    run: RunRequest
+    dataset: DatasetInfo
+    training: TrainingResult
+    evaluation: EvaluationResult
+
+
+class QualityGateEvent(FmopsModel):
+    """Input of "Quality gate"."""
+
+    run: RunRequest
+    evaluation: EvaluationResult
+    model_package: ModelPackageRef
+
+
+class RequestApprovalEvent(FmopsModel):
+    """Input of "Request approval" (waitForTaskToken)."""
+
+    task_token: str = Field(min_length=1)
+    run: RunRequest
+    evaluation: EvaluationResult
+    model_package: ModelPackageRef
+    gate: GateResult
+
+
+class DeployModelEvent(FmopsModel):
+    """Input of "Deploy model" and "Check provisioned throughput"."""
+
+    run: RunRequest
+    training: TrainingResult
+    model_package: ModelPackageRef
+    approval: ApprovalDecision
+
+
+class CompleteRunEvent(FmopsModel):
+    """Input of "Complete run"."""
+
+    run: RunRequest
+    evaluation: EvaluationResult
+    model_package: ModelPackageRef
+    approval: ApprovalDecision
+    deployment: DeploymentResult
+    endpoint: EndpointState
+
+
+class HandleFailureEvent(FmopsModel):
+    """Input of "Handle failure": the whole workflow state, which may be partial or malformed."""
+
+    run: dict[str, Any] | None = None
+    error: CatchError = Field(default_factory=CatchError)
+    dataset: dict[str, Any] | None = None
+    training_spec: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    evaluation_spec: dict[str, Any] | None = None
+    evaluation_job: dict[str, Any] | None = None
+    evaluation: dict[str, Any] | None = None
+    model_package: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
+    approval: dict[str, Any] | None = None
+    deployment: dict[str, Any] | None = None
+    endpoint: dict[str, Any] | None = None

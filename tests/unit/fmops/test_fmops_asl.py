@@ -1,0 +1,194 @@
+"""The fine-tune state machine: structure, integrations, Retry/Catch, and its contract with the models."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fmops.schemas import steps
+
+ASL_PATH = Path(__file__).resolve().parents[3] / "statemachines" / "finetune.asl.json"
+ASL: dict[str, Any] = json.loads(ASL_PATH.read_text())
+STATES: dict[str, dict[str, Any]] = ASL["States"]
+
+PLACEHOLDERS = {
+    "ValidateDatasetFunctionArn",
+    "PlanTrainingFunctionArn",
+    "PlanEvaluationFunctionArn",
+    "EvaluateFunctionArn",
+    "RegisterModelFunctionArn",
+    "QualityGateFunctionArn",
+    "RequestApprovalFunctionArn",
+    "DeployModelFunctionArn",
+    "CompleteRunFunctionArn",
+    "HandleFailureFunctionArn",
+    "NotificationTopicArn",
+    "SageMakerRoleArn",
+    "BedrockRoleArn",
+}
+INTEGRATIONS = {
+    "arn:aws:states:::lambda:invoke",
+    "arn:aws:states:::lambda:invoke.waitForTaskToken",
+    "arn:aws:states:::sagemaker:createTrainingJob.sync",
+    "arn:aws:states:::sagemaker:createProcessingJob.sync",
+    "arn:aws:states:::bedrock:createModelCustomizationJob.sync",
+    "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+    "arn:aws:states:::sns:publish",
+}
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "TransientAwsError",
+}
+# Lambda state -> the model its function returns (the ResultSelector must pick exactly its fields).
+OUTPUTS = {
+    "Validate and split dataset": steps.DatasetInfo,
+    "Plan training": steps.TrainingSpec,
+    "Plan evaluation": steps.EvaluationSpec,
+    "Compute metrics": steps.EvaluationResult,
+    "Evaluate Bedrock model": steps.EvaluationResult,
+    "Register model": steps.ModelPackageRef,
+    "Quality gate": steps.GateResult,
+    "Deploy model": steps.DeploymentResult,
+    "Complete run": steps.RunCompletion,
+    "Handle failure": steps.FailureResult,
+}
+
+
+def tasks() -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in STATES.items() if state["Type"] == "Task"}
+
+
+def test_placeholders_are_exactly_the_templates_substitutions() -> None:
+    assert set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text())) == PLACEHOLDERS
+
+
+def test_only_supported_integrations_and_jsonpath() -> None:
+    assert "QueryLanguage" not in ASL or ASL["QueryLanguage"] == "JSONPath"
+    assert {state["Resource"] for state in tasks().values()} <= INTEGRATIONS
+    assert {state["Type"] for state in STATES.values()} <= {"Task", "Pass", "Choice", "Wait", "Fail", "Succeed"}
+
+
+def test_every_transition_exists_and_every_state_is_reachable() -> None:
+    reachable = {ASL["StartAt"]}
+    frontier = [ASL["StartAt"]]
+    while frontier:
+        state = STATES[frontier.pop()]
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in STATES
+            if target not in reachable:
+                reachable.add(target)
+                frontier.append(target)
+    assert reachable == set(STATES)
+
+
+def test_every_task_retries_and_catches_into_the_failure_path() -> None:
+    for name, state in tasks().items():
+        assert state.get("Retry"), name
+        assert state.get("Catch"), name
+        assert all(c["ErrorEquals"] == ["States.ALL"] for c in state["Catch"]), name
+        if name in ("Handle failure", "Notify failure directly"):
+            continue
+        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Handle failure"}]
+        retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
+        if state["Resource"].startswith("arn:aws:states:::lambda:invoke"):
+            assert LAMBDA_TRANSIENT <= retried, name
+        for retry in state["Retry"]:
+            assert retry["MaxAttempts"] >= 1 and retry["BackoffRate"] >= 1, name
+
+
+def test_lambda_result_selectors_pick_every_field_of_the_output_model() -> None:
+    for name, model in OUTPUTS.items():
+        selector = STATES[name]["ResultSelector"]
+        assert {k.removesuffix(".$") for k in selector} == set(model.model_fields), name
+        assert all(v == f"$.Payload.{k.removesuffix('.$')}" for k, v in selector.items()), name
+
+
+@pytest.mark.parametrize(
+    ("state", "path", "required"),
+    [
+        ("Train on SageMaker", "$.training_spec.sagemaker.", "TrainingJobName"),
+        ("Train on Bedrock", "$.training_spec.bedrock.", "JobName"),
+        ("Evaluate on SageMaker", "$.evaluation_spec.sagemaker.", "ProcessingJobName"),
+    ],
+)
+def test_sync_jobs_map_the_planned_request_field_by_field(state: str, path: str, required: str) -> None:
+    parameters = STATES[state]["Parameters"]
+    assert parameters["RoleArn"].startswith("${")
+    mapped = {k.removesuffix(".$"): v for k, v in parameters.items() if k.endswith(".$")}
+    assert mapped[required] == path + required
+    assert all(v == path + k for k, v in mapped.items())
+
+
+def test_planned_requests_hold_every_field_the_asl_maps(env: dict[str, str]) -> None:
+    from fmops_testkit import load_event
+
+    from fmops.config import PlanEvaluationSettings, PlanTrainingSettings
+    from fmops.lifecycle.evaluation import plan_evaluation
+    from fmops.lifecycle.training import plan_training
+    from fmops.schemas import parse
+
+    training = parse(steps.PlanTrainingEvent, load_event("plan_training"))
+    spec = plan_training(training.run, training.dataset, settings=PlanTrainingSettings.from_env())
+    mapped = {k.removesuffix(".$") for k in STATES["Train on SageMaker"]["Parameters"] if k.endswith(".$")}
+    assert spec.sagemaker is not None and mapped <= set(spec.sagemaker)
+
+    raw = load_event("plan_training")
+    raw["run"]["backend"] = "bedrock"
+    raw["dataset"].update(bedrock_train_uri="s3://b/t.jsonl", bedrock_validation_uri="s3://b/v.jsonl")
+    bedrock = parse(steps.PlanTrainingEvent, raw)
+    spec = plan_training(bedrock.run, bedrock.dataset, settings=PlanTrainingSettings.from_env())
+    mapped = {k.removesuffix(".$") for k in STATES["Train on Bedrock"]["Parameters"] if k.endswith(".$")}
+    assert spec.bedrock is not None and mapped <= set(spec.bedrock)
+
+    evaluation = parse(steps.PlanEvaluationEvent, load_event("plan_evaluation"))
+    planned = plan_evaluation(
+        evaluation.run, evaluation.dataset, evaluation.training, settings=PlanEvaluationSettings.from_env()
+    )
+    mapped = {k.removesuffix(".$") for k in STATES["Evaluate on SageMaker"]["Parameters"] if k.endswith(".$")}
+    assert mapped <= set(planned.sagemaker)
+
+
+def test_approval_waits_for_the_token_with_the_runs_timeout() -> None:
+    state = STATES["Request approval"]
+    assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert state["TimeoutSecondsPath"] == "$.run.approval_timeout_seconds"
+    assert state["ResultPath"] == "$.approval"
+
+
+def test_the_endpoint_loop_is_bounded_and_handles_every_status() -> None:
+    assert STATES["Wait for endpoint"]["SecondsPath"] == "$.run.poll_seconds"
+    choice = STATES["Endpoint in service?"]
+    assert choice["Choices"][0] == {
+        "Variable": "$.endpoint.status",
+        "StringEquals": "InService",
+        "Next": "Complete run",
+    }
+    busy = {c["StringEquals"] for c in choice["Choices"][1]["Or"]}
+    assert busy == {"Creating", "Updating", "SystemUpdating"}
+    assert choice["Default"] == "Endpoint failed"
+    bound = STATES["Endpoint still starting?"]["Choices"][0]
+    assert bound["NumericGreaterThanEqualsPath"] == "$.deployment.max_polls"
+
+
+def test_the_fail_state_surfaces_the_handlers_error_and_cause() -> None:
+    assert STATES["Failed"] == {"Type": "Fail", "ErrorPath": "$.failure.error", "CausePath": "$.failure.cause"}
+    assert STATES["Quality gate failed"]["Parameters"] == {"Error": "QualityGateFailed", "Cause.$": "$.gate.reason"}
+
+
+def test_the_definition_parses_with_the_local_interpreter() -> None:
+    parser = pytest.importorskip("moto.stepfunctions.parser.asl.parse.asl_parser")
+    text = re.sub(
+        r"\$\{(\w+)\}", lambda m: f"arn:aws:lambda:us-east-1:123456789012:function:{m.group(1)}", ASL_PATH.read_text()
+    )
+    program, _ = parser.AmazonStateLanguageParser.parse(text)
+    assert program is not None
