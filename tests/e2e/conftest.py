@@ -6,7 +6,7 @@ import json
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ class Lab:
     datasets_bucket: str
     state_machine_arn: str
     queue_url: str
+    seen: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)
@@ -98,16 +99,15 @@ class Lab:
         raise TimeoutError(f"no pending approval for {run_id}")
 
     def notifications(self) -> list[dict[str, Any]]:
-        """Messages published to the stack's topic (delivered to a test SQS subscription)."""
+        """Every message published to the stack's topic so far (delivered to a test SQS subscription)."""
         sqs = self.client("sqs")
-        out = []
         while True:
             msgs = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not msgs:
-                return out
+                return list(self.seen)
             for m in msgs:
                 body = json.loads(m["Body"])
-                out.append({"subject": body.get("Subject"), "message": body.get("Message")})
+                self.seen.append({"subject": body.get("Subject"), "message": body.get("Message")})
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
 
     def history(self, run_id: str) -> list[dict[str, Any]]:

@@ -54,7 +54,7 @@ def test_approved_run_deploys_the_finetuned_model(lab: Lab, runs: dict[str, str]
 
     assert result["status"] == "SUCCEEDED", result.get("cause")
     output = json.loads(result["output"])
-    base, tuned = output["evaluation"]["base"], output["evaluation"]["finetuned"]
+    base, tuned = output["evaluation"]["base_metrics"], output["evaluation"]["finetuned_metrics"]
     assert tuned["accuracy"] > base["accuracy"] + 0.15
     assert _package_statuses(lab, "happy") == ["Approved"]
     endpoint = output["deployment"]["endpoint_name"]

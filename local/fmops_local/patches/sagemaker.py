@@ -32,9 +32,7 @@ def _model_container(backend: Any, model_name: str) -> dict[str, Any]:
     container = model.primary_container or (model.containers[0] if model.containers else {})
     package_name = container.get("ModelPackageName")
     if package_name and not container.get("ModelDataUrl"):
-        package = backend.describe_model_package(
-            package_name.split("/", 1)[-1] if "arn:" in package_name else package_name
-        )
+        package = backend.describe_model_package(package_name)
         spec_container = (package.inference_specification or {}).get("Containers", [{}])[0]
         merged = dict(spec_container)
         merged.setdefault("Environment", {})

@@ -95,6 +95,14 @@ class _JobService(StateTaskServiceCallback):
         if self.resource.condition == ResourceCondition.Sync and action not in _SYNC_JOBS:
             raise ValueError(f"The resource provided {self.resource.resource_arn} does not support .sync")
 
+    def _request(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """The boto3 request for the state's Parameters."""
+        return parameters
+
+    def _output(self, response: Any) -> Any:
+        """The state's result for a boto3 response."""
+        return response
+
     def _client(self, resource_runtime_part: Any, state_credentials: Any) -> Any:
         return boto_client_for(
             service=self.boto_service,
@@ -111,9 +119,9 @@ class _JobService(StateTaskServiceCallback):
     ) -> None:
         client = self._client(resource_runtime_part, state_credentials)
         action = self._get_boto_service_action()
-        response = getattr(client, action)(**normalised_parameters) or {}
+        response = getattr(client, action)(**self._request(normalised_parameters)) or {}
         response.pop("ResponseMetadata", None)
-        env.stack.append(_jsonable(response))
+        env.stack.append(self._output(_jsonable(response)))
 
     def _build_sync_resolver(
         self,
@@ -125,16 +133,16 @@ class _JobService(StateTaskServiceCallback):
         env.stack.pop()  # the create response; the sync output is the final describe response
         describe, key, name_field, status_field, ok, failed = _SYNC_JOBS[self.resource.api_action.lower()]
         client = self._client(resource_runtime_part, state_credentials)
-        name = normalised_parameters[name_field]
+        name = self._request(normalised_parameters)[name_field]
 
         def _resolve() -> Any | None:
             job = getattr(client, describe)(**{key: name})
             job.pop("ResponseMetadata", None)
             status = job.get(status_field)
             if status in ok:
-                return _jsonable(job)
+                return self._output(_jsonable(job))
             if status in failed:
-                reason = job.get("FailureReason") or job.get("failureMessage") or status
+                # As on AWS, the cause of a failed .sync job is its final Describe* response.
                 raise FailureEventException(
                     FailureEvent(
                         env=env,
@@ -145,7 +153,7 @@ class _JobService(StateTaskServiceCallback):
                                 resource=self._get_sfn_resource(),
                                 resourceType=self._get_sfn_resource_type(),
                                 error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                                cause=json.dumps({"status": status, "reason": reason, "name": name}),
+                                cause=json.dumps(self._output(_jsonable(job))),
                             )
                         ),
                     )
@@ -160,7 +168,32 @@ class SageMakerService(_JobService):
 
 
 class BedrockService(_JobService):
+    """Bedrock's optimised integration takes and returns PascalCase; its API (and boto3) is camelCase."""
+
     boto_service = "bedrock"
+    _opaque = {"hyperParameters", "HyperParameters"}  # user-defined keys: left as they are
+
+    def _request(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        return dict(_recase(parameters, _camel, self._opaque))
+
+    def _output(self, response: Any) -> Any:
+        return _recase(response, _pascal, self._opaque)
+
+
+def _camel(key: str) -> str:
+    return key[:1].lower() + key[1:]
+
+
+def _pascal(key: str) -> str:
+    return key[:1].upper() + key[1:]
+
+
+def _recase(node: Any, fn: Callable[[str], str], opaque: set[str]) -> Any:
+    if isinstance(node, dict):
+        return {fn(k): (v if k in opaque else _recase(v, fn, opaque)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_recase(v, fn, opaque) for v in node]
+    return node
 
 
 def apply() -> None:

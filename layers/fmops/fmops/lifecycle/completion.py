@@ -131,7 +131,27 @@ def readable_failure(event: HandleFailureEvent, step: str) -> tuple[str, str]:
         cause = f"{step} timed out" + (f": {cause}" if cause else "")
     if not cause.strip():
         cause = "the approval was rejected" if error == "ApprovalRejected" else f"{error} in {step}"
-    return error, truncate(cause, CAUSE_LIMIT)
+    return _public_error_name(error, step), truncate(cause, CAUSE_LIMIT)
+
+
+def _public_error_name(error: str, step: str) -> str:
+    """A Fail state may not raise a ``States.*`` name: name the failure after what failed instead."""
+    if not error.startswith("States."):
+        return error
+    if error == "States.TaskFailed" and step.startswith("Train"):
+        return "TrainingJobFailed"
+    if error == "States.TaskFailed" and step.startswith("Evaluate"):
+        return "EvaluationJobFailed"
+    return error.removeprefix("States.")
+
+
+def _with_endpoint_reason(cause: str, deployment: dict[str, Any] | None, sagemaker: SageMaker) -> str:
+    """A failed endpoint's own FailureReason is the useful part of the cause."""
+    name = (deployment or {}).get("endpoint_name")
+    if not isinstance(name, str) or not name:
+        return cause
+    reason = (sagemaker.describe_endpoint(name) or {}).get("FailureReason")
+    return f"{cause}: {reason}" if reason else cause
 
 
 def handle_failure(
@@ -152,6 +172,8 @@ def handle_failure(
     """
     step = failed_step(event)
     error, cause = readable_failure(event, step)
+    if error == "EndpointFailed":
+        cause = _with_endpoint_reason(cause, event.deployment, sagemaker)
     run = event.run or {}
     run_id = run.get("run_id") if isinstance(run.get("run_id"), str) else None
     now = iso(clock())
