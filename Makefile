@@ -33,7 +33,7 @@ install: $(STAMP) $(TOOLS_STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/fmops demo
 
-test: $(STAMP) $(TOOLS_STAMP)
+test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 test-unit: $(STAMP)
