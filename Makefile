@@ -34,7 +34,7 @@ demo: $(STAMP)
 	$(VENV)/bin/fmops demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests/unit tests/integration tests/e2e
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

@@ -65,6 +65,8 @@ class LocalAws:
             logging.CRITICAL if not os.environ.get("FMOPS_DEBUG_SFN") else logging.DEBUG
         )
         patches.apply_all()
+        patches.bedrock.reset()
+        patches.lambda_inprocess.reset()
         runtime.replace(runtime.LocalRuntime(root=self.root))
         if self.server_port is not None:
             from moto.server import ThreadedMotoServer

@@ -83,70 +83,31 @@ class LocalExecutor:
         """Run one moto ``FakeTrainingJob`` for real and record the outcome on it."""
         name = job.training_job_name
         s3 = boto3.client("s3", region_name=region)
-        root = self.settings.root / "training" / name
-        shutil.rmtree(root, ignore_errors=True)
-        dirs = {
-            "model": root / "model",
-            "output": root / "output",
-            "output_data": root / "output" / "data",
-            "checkpoints": root / "checkpoints",
-            "input": root / "input" / "data",
-            "code": root / "code",
-        }
-        for d in dirs.values():
-            d.mkdir(parents=True, exist_ok=True)
+        box = _TrainingBox(self.settings.root / "training" / name)
         log = _CloudWatchStream(region, "/aws/sagemaker/TrainingJobs", f"{name}/algo-1-{int(time.time())}")
         try:
             _transition(job, "InProgress", "Downloading", "Downloading input data")
             hps = dict(job.hyper_parameters or {})
+            channels = []
             for channel in job.input_data_config or []:
                 uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-                download_prefix(s3, uri, dirs["input"] / channel["ChannelName"])
-            program = self._fetch_code(s3, hps, dirs["code"])
+                download_prefix(s3, uri, box.channel(channel["ChannelName"]))
+                channels.append(channel["ChannelName"])
+            program = self._fetch_code(s3, hps, box.code)
             user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
-            channels = [c["ChannelName"] for c in job.input_data_config or []]
-            env = self._base_env()
-            env.update(
-                {
-                    "SM_MODEL_DIR": str(dirs["model"]),
-                    "SM_OUTPUT_DIR": str(dirs["output"]),
-                    "SM_OUTPUT_DATA_DIR": str(dirs["output_data"]),
-                    "SM_CHECKPOINT_DIR": str(dirs["checkpoints"]),
-                    "SM_INPUT_DIR": str(root / "input"),
-                    "SM_CHANNELS": json.dumps(channels),
-                    "SM_HPS": json.dumps(user_hps),
-                    "SM_HOSTS": json.dumps(["algo-1"]),
-                    "SM_CURRENT_HOST": "algo-1",
-                    "SM_NUM_GPUS": "0",
-                    "SM_NUM_CPUS": str(self.settings.torch_threads),
-                    "SM_TRAINING_ENV": json.dumps({"job_name": name, "hyperparameters": user_hps}),
-                    "TRAINING_JOB_NAME": name,
-                }
-            )
-            for c in channels:
-                env[f"SM_CHANNEL_{c.upper()}"] = str(dirs["input"] / c)
-            args = [self.settings.python, program]
-            for k, v in user_hps.items():
-                args += [f"--{k}", str(v)]
             _transition(job, "InProgress", "Training", "Training in progress")
             job.training_start_time = _now()
             definitions = (job.algorithm_specification or {}).get("MetricDefinitions", [])
             metrics = _MetricCollector(definitions)
             max_runtime = (job.stopping_condition or {}).get("MaxRuntimeInSeconds")
-            code, tail = self._run(name, args, dirs["code"], env, log, metrics.feed, max_runtime)
+            code, tail = self._train(name, box, program, channels, user_hps, log, metrics.feed, max_runtime)
             job.final_metric_data_list = metrics.final()
             job.training_end_time = _now()
             if code != 0:
-                reason = _failure_reason(dirs["output"] / "failure", tail, code)
-                _fail(job, reason)
+                _fail(job, _failure_reason(box.output / "failure", tail, code))
                 return
             _transition(job, "InProgress", "Uploading", "Uploading generated training model")
-            archive = make_tarball(dirs["model"], root / "model.tar.gz")
-            bucket, key = split_s3_uri(job.model_artifacts["S3ModelArtifacts"])
-            s3.upload_file(str(archive), bucket, key)
-            if any(dirs["output_data"].iterdir()):
-                out = make_tarball(dirs["output_data"], root / "output.tar.gz")
-                s3.upload_file(str(out), bucket, key.rsplit("/", 1)[0] + "/output.tar.gz")
+            box.upload_model(s3, job.model_artifacts["S3ModelArtifacts"])
             elapsed = (job.training_end_time - job.training_start_time).total_seconds()
             job.training_time_in_seconds = job.billable_time_in_seconds = max(1, int(elapsed))
             _transition(job, "Completed", "Completed", "Training job completed")
@@ -156,7 +117,95 @@ class LocalExecutor:
         finally:
             log.flush()
             if not self.settings.keep_workdirs:
-                shutil.rmtree(root, ignore_errors=True)
+                shutil.rmtree(box.root, ignore_errors=True)
+
+    def run_bedrock_job(
+        self, job: Any, region: str, code_uri: str, hyperparameters: dict[str, str], on_done: Callable[[str], None]
+    ) -> None:
+        """Emulate a Bedrock customization job: the same training entry point on the job's JSONL data.
+
+        Bedrock data is prompt/completion; the local stand-in for the foundation model is the bundled
+        encoder, trained to predict the completion (the class label) from the prompt. ``on_done`` gets the
+        S3 URI of the model artifact, which the local Bedrock runtime serves for the custom model.
+        """
+        name = job.job_name
+        s3 = boto3.client("s3", region_name=region)
+        box = _TrainingBox(self.settings.root / "bedrock" / name)
+        log = _CloudWatchStream(region, "/aws/bedrock/modelcustomizationjobs", name)
+        try:
+            _convert_bedrock_channel(s3, job.training_data_config["s3Uri"], box.channel("train"))
+            channels = ["train"]
+            validators = (job.validation_data_config or {}).get("validators") or []
+            if validators:
+                _convert_bedrock_channel(s3, validators[0]["s3Uri"], box.channel("validation"))
+                channels.append("validation")
+            download_prefix(s3, code_uri, box.code / "_archive")
+            extract_tarball(next((box.code / "_archive").iterdir()), box.code)
+            losses = _MetricCollector(
+                [
+                    {"Name": "trainingLoss", "Regex": r"name=train_loss value=([-+0-9.eE]+)"},
+                    {"Name": "validationLoss", "Regex": r"name=validation_loss value=([-+0-9.eE]+)"},
+                ]
+            )
+            code, tail = self._train(name, box, "train.py", channels, hyperparameters, log, losses.feed, None)
+            final = {m["MetricName"]: m["Value"] for m in losses.final()}
+            job.training_metrics = {"trainingLoss": final.get("trainingLoss", 0.0)}
+            job.validation_metrics = [{"validationLoss": final.get("validationLoss", 0.0)}]
+            if code != 0:
+                job.failure_message = _failure_reason(box.output / "failure", tail, code)[:1024]
+                job.status = "Failed"
+                return
+            uri = job.output_data_config["s3Uri"].rstrip("/") + f"/{name}/model.tar.gz"
+            box.upload_model(s3, uri)
+            on_done(uri)
+            job.failure_message = None
+            job.status = "Completed"
+        except Exception as exc:
+            log.write(f"fmops local executor: {type(exc).__name__}: {exc}")
+            job.failure_message = f"{type(exc).__name__}: {exc}"
+            job.status = "Failed"
+        finally:
+            job.end_time = job.last_modified_time = _now().strftime("%Y-%m-%d %H:%M:%S")
+            log.flush()
+            if not self.settings.keep_workdirs:
+                shutil.rmtree(box.root, ignore_errors=True)
+
+    def _train(
+        self,
+        name: str,
+        box: _TrainingBox,
+        program: str,
+        channels: list[str],
+        hps: dict[str, str],
+        log: _CloudWatchStream,
+        on_line: Callable[[str], None] | None,
+        max_runtime: int | None,
+    ) -> tuple[int, list[str]]:
+        """Run a training entry point with SageMaker's environment contract inside ``box``."""
+        env = self._base_env()
+        env.update(
+            {
+                "SM_MODEL_DIR": str(box.model),
+                "SM_OUTPUT_DIR": str(box.output),
+                "SM_OUTPUT_DATA_DIR": str(box.output_data),
+                "SM_CHECKPOINT_DIR": str(box.checkpoints),
+                "SM_INPUT_DIR": str(box.root / "input"),
+                "SM_CHANNELS": json.dumps(channels),
+                "SM_HPS": json.dumps(hps),
+                "SM_HOSTS": json.dumps(["algo-1"]),
+                "SM_CURRENT_HOST": "algo-1",
+                "SM_NUM_GPUS": "0",
+                "SM_NUM_CPUS": str(self.settings.torch_threads),
+                "SM_TRAINING_ENV": json.dumps({"job_name": name, "hyperparameters": hps}),
+                "TRAINING_JOB_NAME": name,
+            }
+        )
+        for c in channels:
+            env[f"SM_CHANNEL_{c.upper()}"] = str(box.channel(c))
+        args = [self.settings.python, program]
+        for k, v in hps.items():
+            args += [f"--{k}", str(v)]
+        return self._run(name, args, box.code, env, log, on_line, max_runtime)
 
     # -- processing -----------------------------------------------------------------------------
     def run_processing_job(self, job: Any, region: str) -> None:
@@ -281,6 +330,52 @@ class LocalExecutor:
         if timer:
             timer.cancel()
         return code, tail
+
+
+class _TrainingBox:
+    """The ``/opt/ml`` tree of one training job, under a temporary root."""
+
+    def __init__(self, root: Path) -> None:
+        shutil.rmtree(root, ignore_errors=True)
+        self.root = root
+        self.model = root / "model"
+        self.output = root / "output"
+        self.output_data = root / "output" / "data"
+        self.checkpoints = root / "checkpoints"
+        self.code = root / "code"
+        for d in (self.model, self.output_data, self.checkpoints, self.code):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def channel(self, name: str) -> Path:
+        path = self.root / "input" / "data" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def upload_model(self, s3: Any, uri: str) -> None:
+        """``model.tar.gz`` (and ``output.tar.gz`` when the script wrote output data) to S3."""
+        archive = make_tarball(self.model, self.root / "model.tar.gz")
+        bucket, key = split_s3_uri(uri)
+        s3.upload_file(str(archive), bucket, key)
+        if any(self.output_data.iterdir()):
+            out = make_tarball(self.output_data, self.root / "output.tar.gz")
+            s3.upload_file(str(out), bucket, key.rsplit("/", 1)[0] + "/output.tar.gz")
+
+
+def _convert_bedrock_channel(s3: Any, uri: str, dest: Path) -> None:
+    """Bedrock prompt/completion JSONL → the classification records of ``train.py`` (completion = label)."""
+    files = download_prefix(s3, uri, dest / "_raw")
+    with open(dest / "data.jsonl", "w", encoding="utf-8") as out:
+        for path in files:
+            for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if "prompt" in record and "completion" in record:
+                    record = {"text": record["prompt"], "label": str(record["completion"]).strip()}
+                elif not ("text" in record and "label" in record):
+                    raise ValueError(f"{uri} line {line_no}: expected prompt/completion fields")
+                out.write(json.dumps(record) + "\n")
+    shutil.rmtree(dest / "_raw")
 
 
 def _transition(job: Any, status: str, secondary: str, message: str) -> None:

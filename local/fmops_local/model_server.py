@@ -52,15 +52,19 @@ class ModelServerPool:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, model_data_url: str, environment: dict[str, str], region: str) -> ModelServer:
+    def get(
+        self, model_data_url: str, environment: dict[str, str], region: str, program: str | None = None
+    ) -> ModelServer:
+        """The running server for a model artifact (and handler module), started on first use."""
+        key = f"{model_data_url}#{program or ''}"
         with self._guard:
-            lock = self._locks.setdefault(model_data_url, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            server = self._servers.get(model_data_url)
+            server = self._servers.get(key)
             if server and server.process.poll() is None:
                 return server
-            server = self._start(model_data_url, environment, region)
-            self._servers[model_data_url] = server
+            server = self._start(model_data_url, environment, region, program)
+            self._servers[key] = server
             return server
 
     def invoke(self, server: ModelServer, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
@@ -83,8 +87,8 @@ class ModelServerPool:
                 server.process.kill()
         self._servers.clear()
 
-    def _start(self, model_data_url: str, environment: dict[str, str], region: str) -> ModelServer:
-        digest = hashlib.sha256(model_data_url.encode()).hexdigest()[:16]
+    def _start(self, model_data_url: str, environment: dict[str, str], region: str, program: str | None) -> ModelServer:
+        digest = hashlib.sha256(f"{model_data_url}#{program}".encode()).hexdigest()[:16]
         workdir = self.root / "models" / digest
         shutil.rmtree(workdir, ignore_errors=True)
         s3 = boto3.client("s3", region_name=region)
@@ -109,8 +113,9 @@ class ModelServerPool:
             }
         )
         env.pop("PYTHONPATH", None)
+        program = program or environment.get("SAGEMAKER_PROGRAM") or "inference.py"
         proc = subprocess.Popen(
-            [self.python, "serve.py", "--model-dir", str(model_dir), "--port", "0"],
+            [self.python, "serve.py", "--model-dir", str(model_dir), "--port", "0", "--program", program],
             cwd=code_dir,
             env=env,
             stdout=subprocess.PIPE,

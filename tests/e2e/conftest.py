@@ -119,7 +119,7 @@ def dataset(n: int, seed: int) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in generate(n, seed=seed)).encode()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     warnings.simplefilter("ignore")
     aws = LocalAws(root=tmp_path_factory.mktemp("local-aws"))

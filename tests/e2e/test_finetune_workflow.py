@@ -14,7 +14,7 @@ from .conftest import Lab, dataset
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def runs(lab: Lab) -> dict[str, str]:
     bad = dataset(40, seed=1).splitlines(keepends=True)
     bad[2] = b'{"text": "fine", "label": }\n'  # line 3 is not JSON

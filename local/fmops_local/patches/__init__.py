@@ -6,7 +6,15 @@ call more than once.
 
 from __future__ import annotations
 
-from fmops_local.patches import cloudformation, events, lambda_inprocess, sagemaker, sfn_services, stepfunctions
+from fmops_local.patches import (
+    bedrock,
+    cloudformation,
+    events,
+    lambda_inprocess,
+    sagemaker,
+    sfn_services,
+    stepfunctions,
+)
 
 MOTO_VERSION = "5.2.5"
 
@@ -22,3 +30,4 @@ def apply_all() -> None:
     events.apply()
     cloudformation.apply()
     stepfunctions.apply()
+    bedrock.apply()

@@ -105,10 +105,17 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _load_handler(code: bytes, handler: str, key: str) -> Callable[[Any, Any], Any]:
+def reset() -> None:
+    """Forget every loaded handler: the next invoke of each function is a cold start."""
+    with _LOCK:
+        _MODULES.clear()
+
+
+def _load_handler(code: bytes, handler: str, key: str, config: dict[str, str]) -> Callable[[Any, Any], Any]:
     digest = hashlib.sha256(code).hexdigest()[:16]
     module_path, _, func_name = handler.rpartition(".")
-    cache_key = f"{key}:{digest}:{module_path}"
+    # A new configuration (environment) means a new execution environment on AWS: a cold start.
+    cache_key = f"{key}:{digest}:{module_path}:{hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()}"
     module = _MODULES.get(cache_key)
     if module is None:
         target = os.path.join(_CODE_ROOT, digest)
@@ -157,7 +164,7 @@ def invoke_in_process(fn: Any, event: Any) -> tuple[str, bool, str]:
     with _LOCK, _environment(env):
         buf = proxy.capture()
         try:
-            handler = _load_handler(fn.code_bytes, fn.handler, fn.function_arn)
+            handler = _load_handler(fn.code_bytes, fn.handler, fn.function_arn, env)
             result = handler(event, context)
             payload = json.dumps(result, default=str)
         except Exception as exc:  # the Lambda runtime's contract: any error becomes a payload

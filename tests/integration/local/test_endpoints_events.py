@@ -16,7 +16,7 @@ from .conftest import BUCKET, create_function, role, tarball
 SERVE = """
 import argparse, json, os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-p = argparse.ArgumentParser(); p.add_argument("--model-dir"); p.add_argument("--port", type=int)
+p = argparse.ArgumentParser(); p.add_argument("--model-dir"); p.add_argument("--port", type=int); p.add_argument("--program")
 a = p.parse_args()
 name = open(os.path.join(a.model_dir, "name.txt")).read()
 class H(BaseHTTPRequestHandler):
@@ -52,7 +52,7 @@ def _model(aws, name: str) -> str:
             "ModelDataUrl": f"s3://{BUCKET}/models/{name}/model.tar.gz",
             "Environment": {
                 "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{BUCKET}/code/serve.tar.gz",
-                "SAGEMAKER_PROGRAM": "serve.py",
+                "SAGEMAKER_PROGRAM": "inference.py",
             },
         },
     )
