@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ class LocalAws:
         from moto import mock_aws
 
         self._saved_env = dict(os.environ)
+        # deploy.SKIPPED lists what moto's CloudFormation cannot create, and what stands in for it.
+        warnings.filterwarnings("ignore", message=r"Tried to parse .* not supported", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"No application metrics to publish", category=UserWarning)
         os.environ.update(
             {
                 "AWS_DEFAULT_REGION": self.region,
@@ -60,7 +64,7 @@ class LocalAws:
         self._mock.start()
         # moto's interpreter logs every caught task failure with a full state dump; the execution
         # history already holds the error and cause.
-        logging.getLogger("moto.cloudformation").setLevel(logging.ERROR)  # deploy.SKIPPED says what is skipped
+        logging.getLogger("moto").setLevel(logging.ERROR)  # deploy.SKIPPED says what is skipped, and why
         logging.getLogger("moto.stepfunctions").setLevel(
             logging.CRITICAL if not os.environ.get("FMOPS_DEBUG_SFN") else logging.DEBUG
         )

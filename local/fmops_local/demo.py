@@ -149,7 +149,7 @@ def run_demo(cfg: DemoConfig, echo: Printer = print) -> dict[str, Any]:
             summary.update(_predict(aws, summary["endpoint_name"], cfg, echo))
         summary["elapsed_seconds"] = round(time.monotonic() - started, 1)
         (cfg.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        _print_summary(summary, echo)
+        _print_summary(summary, echo, cfg.out_dir / "summary.json")
         return summary
     finally:
         aws.stop()
@@ -171,7 +171,7 @@ def _predict(aws: LocalAws, endpoint: str, cfg: DemoConfig, echo: Printer) -> di
     return {"predictions": cfg.predictions, "prediction_accuracy": correct / cfg.predictions}
 
 
-def _print_summary(summary: dict[str, Any], echo: Printer) -> None:
+def _print_summary(summary: dict[str, Any], echo: Printer, written: Path) -> None:
     echo("")
     echo(f"Run {summary['run_id']}: {summary['execution_status']} in {summary['elapsed_seconds']} s")
     base, tuned = summary["base_metrics"], summary["finetuned_metrics"]
@@ -189,7 +189,7 @@ def _print_summary(summary: dict[str, Any], echo: Printer) -> None:
         )
     if summary.get("error"):
         echo(f"  error {summary['error']}: {summary.get('cause')}")
-    echo("  written: demo-output/summary.json")
+    echo(f"  written: {written}")
 
 
 def _write_local_env(aws: LocalAws, api_url: str) -> None:

@@ -101,6 +101,7 @@ class LocalExecutor:
             metrics = _MetricCollector(definitions)
             max_runtime = (job.stopping_condition or {}).get("MaxRuntimeInSeconds")
             code, tail = self._train(name, box, program, channels, user_hps, log, metrics.feed, max_runtime)
+            log.flush()  # the whole log is readable before the job reports its end
             job.final_metric_data_list = metrics.final()
             job.training_end_time = _now()
             if code != 0:

@@ -21,13 +21,14 @@ class ExecutionFollower:
     _seen_events: int = 0
     _log_tokens: dict[str, int] = field(default_factory=dict)
     _started: dict[str, float] = field(default_factory=dict)
+    _exited: set[str] = field(default_factory=set)
 
     def poll(self) -> str:
+        self._tail_job_logs()
         history = self.sfn.get_execution_history(executionArn=self.execution_arn, maxResults=1000)["events"]
         for event in history[self._seen_events :]:
             self._print_event(event)
         self._seen_events = len(history)
-        self._tail_job_logs()
         return str(self.sfn.describe_execution(executionArn=self.execution_arn)["status"])
 
     def wait(self, timeout: float = 1800, interval: float = 0.5, until: Callable[[], bool] | None = None) -> str:
@@ -44,10 +45,15 @@ class ExecutionFollower:
         kind = event["type"]
         if kind.endswith("StateEntered"):
             name = event["stateEnteredEventDetails"]["name"]
+            if name in self._started:  # a polling loop goes round: say it once
+                return
             self._started[name] = time.monotonic()
             self.echo(f"  → {name}")
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
+            if name in self._exited:
+                return
+            self._exited.add(name)
             took = time.monotonic() - self._started.get(name, time.monotonic())
             self.echo(f"  ✓ {name} ({took:.1f} s)")
         elif kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
