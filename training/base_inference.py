@@ -12,8 +12,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from fmops_training.artifacts import read_labels, read_metadata
 from inference import LoadedModel, input_fn, output_fn, predict_fn
+
+from fmops_training.artifacts import read_labels, read_metadata
 
 __all__ = ["model_fn", "input_fn", "predict_fn", "output_fn"]
 

@@ -123,7 +123,7 @@ class LocalAws:
         return self.api
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
 
     @property
     def executor(self) -> Any:

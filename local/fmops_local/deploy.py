@@ -126,7 +126,7 @@ def package(template: dict[str, Any], s3: Any, base: Path = REPO_ROOT) -> dict[s
 def transform(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
     from samtranslator.translator.transform import transform as sam_transform
 
-    transformed: dict[str, Any] = sam_transform(template, parameters, _OfflinePolicyLoader())  # type: ignore[arg-type]
+    transformed: dict[str, Any] = sam_transform(template, parameters, _OfflinePolicyLoader())
     for res in transformed.get("Resources", {}).values():
         if res.get("Type") == "AWS::StepFunctions::StateMachine":
             # moto reads DefinitionString as a plain string: render SAM's Fn::Join of the inline JSON.

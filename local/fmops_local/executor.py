@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 
@@ -446,6 +446,8 @@ class _CloudWatchStream:
 
     def flush(self) -> None:
         if self._buffer:
-            self._logs.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=self._buffer)
+            self._logs.put_log_events(
+                logGroupName=self.group, logStreamName=self.stream, logEvents=cast(Any, self._buffer)
+            )
             self._buffer = []
         self._last_flush = time.monotonic()

@@ -57,7 +57,7 @@ class ExecutionFollower:
             took = time.monotonic() - self._started.get(name, time.monotonic())
             self.echo(f"  ✓ {name} ({took:.1f} s)")
         elif kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             self.echo(f"  ✗ {kind}: {details.get('error')}: {str(details.get('cause'))[:300]}")
 
     def _tail_job_logs(self) -> None:

@@ -51,9 +51,9 @@ def apply() -> None:
         backend = sfr.get_backend(account_id, region_name)
         return backend.create_state_machine(name, definition, props.get("RoleArn", ""), tags=tags)
 
-    sfm.StateMachine.create_from_cloudformation_json = classmethod(create_state_machine)  # type: ignore[assignment]
+    sfm.StateMachine.create_from_cloudformation_json = classmethod(create_state_machine)
 
-    original_bucket = s3m.FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    original_bucket = s3m.FakeBucket.create_from_cloudformation_json.__func__
 
     def create_bucket(
         cls: Any,
@@ -74,4 +74,4 @@ def apply() -> None:
             bucket.set_notification_configuration({"EventBridgeConfiguration": {}})
         return bucket
 
-    s3m.FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)  # type: ignore[assignment]
+    s3m.FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)

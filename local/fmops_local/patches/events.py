@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from typing import Any
 
 LOG = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def _deliver(account: str, arn: str, payload: Any) -> None:
             )
         elif parsed.service == "states":
             sfn = stepfunctions_parser_backends[parsed.account][parsed.region]
-            sfn.start_execution(arn, None, json.dumps(payload))
+            sfn.start_execution(arn, str(uuid.uuid4()), json.dumps(payload))  # EventBridge names it at random
     except Exception:  # EventBridge retries and then drops; we log
         LOG.exception("EventBridge delivery to %s failed", arn)
 

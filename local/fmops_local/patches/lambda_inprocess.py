@@ -135,7 +135,7 @@ def _load_handler(code: bytes, handler: str, key: str, config: dict[str, str]) -
     func = getattr(module, func_name, None)
     if func is None:
         raise AttributeError(f"Handler '{func_name}' missing on module '{module_path}'")
-    return func  # type: ignore[no-any-return]
+    return func  # type: ignore[no-any-return,unused-ignore]
 
 
 def invoke_in_process(fn: Any, event: Any) -> tuple[str, bool, str]:
@@ -203,4 +203,4 @@ def apply() -> None:
     def _invoke_lambda(self: Any, event: str | None = None) -> tuple[str, bool, str]:
         return invoke_in_process(self, event)
 
-    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    LambdaFunction._invoke_lambda = _invoke_lambda

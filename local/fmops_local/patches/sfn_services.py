@@ -210,5 +210,5 @@ def apply() -> None:
             return BedrockService()
         return original(service_name)
 
-    state_task_service_for._fmops = True  # type: ignore[attr-defined]
+    state_task_service_for._fmops = True
     state_task_factory.state_task_service_for = state_task_service_for

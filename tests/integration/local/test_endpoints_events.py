@@ -16,7 +16,8 @@ from .conftest import BUCKET, create_function, role, tarball
 SERVE = """
 import argparse, json, os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-p = argparse.ArgumentParser(); p.add_argument("--model-dir"); p.add_argument("--port", type=int); p.add_argument("--program")
+p = argparse.ArgumentParser(); p.add_argument("--model-dir"); p.add_argument("--port", type=int)
+p.add_argument("--program")
 a = p.parse_args()
 name = open(os.path.join(a.model_dir, "name.txt")).read()
 class H(BaseHTTPRequestHandler):
