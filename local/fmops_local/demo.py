@@ -92,6 +92,7 @@ def run_demo(cfg: DemoConfig, echo: Printer = print) -> dict[str, Any]:
         if cfg.interactive:
             _write_local_env(aws, api.url)
 
+        inbox = _subscribe_inbox(aws, stack.output("NotificationTopicArn"))
         records = generate(cfg.records, seed=cfg.seed)
         bucket = stack.output("DatasetsBucketName")
         s3 = aws.client("s3")
@@ -121,7 +122,13 @@ def run_demo(cfg: DemoConfig, echo: Printer = print) -> dict[str, Any]:
         status = follower.wait(until=approval_pending)
         if status == "RUNNING":
             pending = client.approval(run_id)
-            echo("  pending approval: " + json.dumps(pending, default=str)[:600])
+            echo(
+                f"  pending approval of {pending.get('model_package_arn')}: {pending.get('metric')} "
+                f"{pending.get('value')} (threshold {pending.get('threshold')})"
+            )
+            for subject, message in _read_inbox(aws, inbox):
+                echo(f"  notification sent (SNS): {subject}")
+                echo("    " + message.strip().replace("\n", "\n    "))
             if cfg.interactive:
                 echo(
                     f"  waiting for a person: run `fmops approve {run_id} --reason '...'` "
@@ -153,6 +160,25 @@ def run_demo(cfg: DemoConfig, echo: Printer = print) -> dict[str, Any]:
         return summary
     finally:
         aws.stop()
+
+
+def _subscribe_inbox(aws: LocalAws, topic_arn: str) -> str:
+    """An SQS queue subscribed to the stack's topic: what a subscriber (a person's e-mail) would receive."""
+    sqs = aws.client("sqs")
+    url = str(sqs.create_queue(QueueName="demo-inbox")["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def _read_inbox(aws: LocalAws, url: str) -> list[tuple[str, str]]:
+    sqs = aws.client("sqs")
+    out = []
+    for msg in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        body = json.loads(msg["Body"])
+        out.append((str(body.get("Subject")), str(body.get("Message"))))
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
+    return out
 
 
 def _predict(aws: LocalAws, endpoint: str, cfg: DemoConfig, echo: Printer) -> dict[str, Any]:
