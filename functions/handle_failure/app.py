@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from fmops.aws.bedrock import Bedrock
 from fmops.aws.dynamodb import Table
 from fmops.aws.sagemaker import SageMaker
 from fmops.aws.sns import Notifier
@@ -25,6 +26,7 @@ def _deps() -> dict[str, Any]:
         "runs": Table(settings.runs_table),
         "approvals": Table(settings.approvals_table),
         "sagemaker": SageMaker(),
+        "bedrock": Bedrock(),
         "notifier": Notifier(settings.notification_topic_arn),
     }
 

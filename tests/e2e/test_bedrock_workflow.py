@@ -43,3 +43,25 @@ def test_bedrock_customization_is_evaluated_approved_and_provisioned(lab: Lab) -
     )
     answer = json.loads(runtime.invoke_model(modelId=provisioned, body=body)["body"].read())
     assert answer["results"][0]["outputText"] in ("negative", "positive")
+
+
+def test_failed_bedrock_run_releases_its_provisioned_throughput(lab: Lab) -> None:
+    run_id = lab.upload(
+        "titanfail",
+        dataset(160, seed=22),
+        backend="bedrock",
+        base_model="amazon.titan-text-lite-v1",
+        hyperparameters={"epochCount": "1", "learningRate": "0.0003", "batchSize": "16"},
+        threshold=1.0,
+    )
+    result = lab.wait(run_id)
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "QualityGateFailed", result.get("cause")
+    entered = [e["stateEnteredEventDetails"]["name"] for e in lab.history(run_id) if "stateEnteredEventDetails" in e]
+    assert "Provision Bedrock model for evaluation" in entered
+    bedrock = lab.client("bedrock")
+    with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
+        bedrock.get_provisioned_model_throughput(provisionedModelId=run_id)
+    messages = [n["message"] or "" for n in lab.notifications()]
+    assert any(run_id in m and "provisioned throughput deleted" in m for m in messages)

@@ -43,6 +43,22 @@ class Bedrock(AwsService):
             )
         return str(response["provisionedModelArn"])
 
+    def delete_provisioned_throughput(self, name_or_arn: str) -> bool:
+        """Delete a provisioned throughput (it is billed by the hour); False when there is none.
+
+        Raises:
+            TransientAwsError, AwsRequestError.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.delete_provisioned_model_throughput(provisionedModelId=name_or_arn)
+            return True
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise translate(exc, f"DeleteProvisionedModelThroughput {name_or_arn}") from exc
+
 
 class BedrockRuntime(AwsService):
     """InvokeModel."""

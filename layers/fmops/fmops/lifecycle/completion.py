@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fmops.aws.bedrock import Bedrock
 from fmops.aws.dynamodb import Table
 from fmops.aws.sagemaker import SageMaker
 from fmops.aws.sns import Notifier
@@ -161,9 +162,11 @@ def handle_failure(
     approvals: Table,
     sagemaker: SageMaker,
     notifier: Notifier,
+    bedrock: Bedrock | None = None,
     clock: Clock = utcnow,
 ) -> FailureResult:
-    """Mark the run FAILED, drop a pending approval token, reject an unapproved package, notify.
+    """Mark the run FAILED, drop a pending approval token, reject an unapproved package, release any
+    Bedrock provisioned throughput of the run (billed by the hour), notify.
 
     Works on partial or malformed state (a bad request has no valid run); every step is idempotent.
 
@@ -200,6 +203,13 @@ def handle_failure(
         if package is not None and package.get("ModelApprovalStatus") != "Approved":
             sagemaker.update_approval_status(package_arn, "Rejected", f"run failed at {step}: {error}: {cause}")
             rejected = True
+    provisioned = (event.deployment or {}).get("provisioned_model_arn")
+    released = bool(
+        bedrock is not None
+        and isinstance(provisioned, str)
+        and provisioned
+        and bedrock.delete_provisioned_throughput(provisioned)
+    )
     lines = [
         f"Run {run_id or '(unknown: the request was malformed)'} failed.",
         f"Use case: {run.get('use_case', 'unknown')}",
@@ -209,6 +219,8 @@ def handle_failure(
     ]
     if rejected:
         lines.append(f"Model package set to Rejected: {package_arn}")
+    if released:
+        lines.append(f"Bedrock provisioned throughput deleted: {provisioned}")
     notifier.publish(
         f"fmops: run {run_id or 'unknown'} FAILED at {step}",
         "\n".join(lines),

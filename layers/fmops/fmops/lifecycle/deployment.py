@@ -8,7 +8,7 @@ from fmops.aws.bedrock import Bedrock
 from fmops.aws.dynamodb import Table
 from fmops.aws.sagemaker import SageMaker
 from fmops.config import DeployModelSettings
-from fmops.errors import DeploymentError, ResourceNotReadyError
+from fmops.errors import DeploymentError, RequestValidationError, ResourceNotReadyError
 from fmops.lifecycle._common import STATUS_DEPLOYING, Clock, iso, run_tags, utcnow
 from fmops.lifecycle.training import supports_volume_kms
 from fmops.observability import logger
@@ -64,6 +64,8 @@ def deploy_model(
             backend="bedrock", endpoint_name=run.run_id, provisioned_model_arn=arn, status=status, max_polls=polls
         )
 
+    if event.model_package is None or event.approval is None:
+        raise RequestValidationError("field 'model_package': a SageMaker deployment needs the approved package")
     name = run.run_id
     endpoint = run.use_case
     sagemaker.create_model(

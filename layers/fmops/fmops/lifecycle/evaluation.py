@@ -240,7 +240,9 @@ def evaluate(
         if not training.custom_model_arn:
             raise EvaluationError(f"training job {training.job_name} reported no custom model ARN")
         predictions_uri = f"s3://{settings.reports_bucket}/runs/{run.run_id}/{PREDICTIONS_FILE}"
-        rows = bedrock_predictions(runtime or BedrockRuntime(), s3, run, dataset, training.custom_model_arn)
+        # On AWS a custom model is invoked through its provisioned throughput, not by its own ARN.
+        model_id = (event.deployment.provisioned_model_arn if event.deployment else None) or training.custom_model_arn
+        rows = bedrock_predictions(runtime or BedrockRuntime(), s3, run, dataset, model_id)
 
     references: list[str] = []
     base: list[str] = []

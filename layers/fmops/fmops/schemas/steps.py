@@ -217,6 +217,8 @@ class EvaluateEvent(FmopsModel):
     dataset: DatasetInfo
     training: TrainingResult
     evaluation_spec: EvaluationSpec | None = None
+    # Bedrock: the provisioned throughput that serves the custom model (a custom model is invoked through it).
+    deployment: DeploymentResult | None = None
 
 
 class RegisterModelEvent(FmopsModel):
@@ -251,8 +253,9 @@ class DeployModelEvent(FmopsModel):
 
     run: RunRequest
     training: TrainingResult
-    model_package: ModelPackageRef
-    approval: ApprovalDecision
+    # Absent when Bedrock capacity is provisioned for evaluation, before registration and approval.
+    model_package: ModelPackageRef | None = None
+    approval: ApprovalDecision | None = None
 
 
 class CompleteRunEvent(FmopsModel):
