@@ -88,3 +88,23 @@ def test_api_lists_no_pending_approvals_on_a_fresh_stack(stack_aws):
     listed = client.approvals()
     items = listed.get("approvals", listed) if isinstance(listed, dict) else listed
     assert items == []
+
+
+def test_cli_lists_and_decides_through_the_signed_api(stack_aws, capsys):
+    from fmops_local import cli
+
+    assert cli.main(["approvals", "--api-url", stack_aws.api.url]) == 0
+    assert json.loads(capsys.readouterr().out) == {"approvals": []}
+
+    code = cli.main(["approve", "nope-000000000000", "--reason", "looks fine", "--api-url", stack_aws.api.url])
+    assert code == 1
+    assert "no pending approval for run nope-000000000000" in capsys.readouterr().err
+
+
+def test_cli_without_reason_is_a_usage_error(capsys):
+    from fmops_local import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["approve", "some-run"])
+    assert exit_info.value.code == 2
+    assert "--reason" in capsys.readouterr().err
