@@ -73,7 +73,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         print(f"API: {api.url}")
         print("In another shell:")
         print(f"  export AWS_ENDPOINT_URL=http://127.0.0.1:{args.port} AWS_DEFAULT_REGION={aws.region}")
-        for key, value in sorted(stack.outputs.items()):
+        outputs = dict(stack.outputs, ApiUrl=api.url)  # the template's URL is API Gateway's; locally it is the front
+        for key, value in sorted(outputs.items()):
             print(f"  {key} = {value}")
         print("Ctrl-C stops it.")
         stop = threading.Event()
