@@ -20,8 +20,9 @@ def runs(lab: Lab) -> dict[str, str]:
     bad[2] = b'{"text": "fine", "label": }\n'  # line 3 is not JSON
     return {
         "happy": lab.upload("happy", dataset(480, seed=11)),
-        "rejected": lab.upload("rejected", dataset(480, seed=12)),
-        "timeout": lab.upload("timeout", dataset(480, seed=13), approval_timeout_seconds=10),
+        # These two are about the approval, not about learning: any model reaches it (threshold 0).
+        "rejected": lab.upload("rejected", dataset(480, seed=12), threshold=0.0),
+        "timeout": lab.upload("timeout", dataset(480, seed=13), approval_timeout_seconds=10, threshold=0.0),
         "crash": lab.upload("crash", dataset(120, seed=14), hyperparameters={"learning_rate": "abc"}),
         "malformed": lab.upload("malformed", b"".join(bad)),
     }
