@@ -14,13 +14,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-LOCAL_ENV_FILE = Path(os.environ.get("FMOPS_LOCAL_DIR", ".fmops-local")) / "env.json"
-
 
 def _local_env() -> dict[str, str]:
     """Settings written by ``fmops local up`` / ``fmops demo --interactive`` for other terminals."""
-    if LOCAL_ENV_FILE.is_file():
-        return dict(json.loads(LOCAL_ENV_FILE.read_text()))
+    path = Path(os.environ.get("FMOPS_LOCAL_DIR", ".fmops-local")) / "env.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
     return {}
 
 
