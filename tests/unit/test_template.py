@@ -150,9 +150,7 @@ API_ROUTES = {
 }
 
 # Resources that take tags but carry none in the template, each with the reason.
-UNTAGGED = {
-    KEY: "moto 5.2.5 cannot create a KMS key with CloudFormation tags; the stack-level tags cover it",
-}
+UNTAGGED: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -2,6 +2,7 @@
 
 - State machines are created in the executing backend (moto puts them in the non-executing one) and
   ``DefinitionSubstitutions`` are applied (moto ignores them).
+- KMS keys accept CloudFormation's ``Tags`` (moto's handler passes them on in the wrong shape and fails).
 - Buckets get their ``VersioningConfiguration`` and EventBridge ``NotificationConfiguration`` (ignored
   by moto's handler), so that versioned S3 events reach the ingestion rule.
 """
@@ -75,3 +76,19 @@ def apply() -> None:
         return bucket
 
     s3m.FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)
+
+    from moto.kms import models as kmsm
+
+    original_key = kmsm.Key.create_from_cloudformation_json.__func__
+
+    def create_key(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        # CloudFormation tags are {Key, Value}; moto's KMS backend wants the API's {TagKey, TagValue}.
+        props = dict(cloudformation_json.get("Properties", {}))
+        props["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props.get("Tags", [])]
+        return original_key(
+            cls, resource_name, {**cloudformation_json, "Properties": props}, account_id, region_name, **kwargs
+        )
+
+    kmsm.Key.create_from_cloudformation_json = classmethod(create_key)
