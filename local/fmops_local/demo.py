@@ -74,7 +74,7 @@ def _find_execution(sfn: Any, state_machine_arn: str, timeout: float = 60) -> st
 
 def _metrics(output: dict[str, Any], which: str) -> dict[str, float]:
     evaluation = output.get("evaluation") or {}
-    metrics = evaluation.get(which) or evaluation.get(f"{which}_metrics") or {}
+    metrics = evaluation.get(f"{which}_metrics") or {}
     return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
 
 

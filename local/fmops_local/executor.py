@@ -93,7 +93,10 @@ class LocalExecutor:
                 uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
                 download_prefix(s3, uri, box.channel(channel["ChannelName"]))
                 channels.append(channel["ChannelName"])
-            program = self._fetch_code(s3, hps, box.code)
+            submit, program = hps.get("sagemaker_submit_directory"), hps.get("sagemaker_program")
+            if not submit or not program:
+                raise ValueError("hyperparameters sagemaker_program and sagemaker_submit_directory are required")
+            program = _fetch_code(s3, submit.strip('"'), program.strip('"'), box.code)
             user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
             _transition(job, "InProgress", "Training", "Training in progress")
             job.training_start_time = _now()
@@ -140,8 +143,7 @@ class LocalExecutor:
             if validators:
                 _convert_bedrock_channel(s3, validators[0]["s3Uri"], box.channel("validation"))
                 channels.append("validation")
-            download_prefix(s3, code_uri, box.code / "_archive")
-            extract_tarball(next((box.code / "_archive").iterdir()), box.code)
+            _fetch_code(s3, code_uri, "train.py", box.code)
             losses = _MetricCollector(
                 [
                     {"Name": "trainingLoss", "Regex": r"name=train_loss value=([-+0-9.eE]+)"},
@@ -281,19 +283,6 @@ class LocalExecutor:
         env.pop("PYTHONPATH", None)
         return env
 
-    def _fetch_code(self, s3: Any, hps: dict[str, str], code_dir: Path) -> str:
-        submit = hps.get("sagemaker_submit_directory")
-        program = hps.get("sagemaker_program")
-        if not submit or not program:
-            raise ValueError("hyperparameters sagemaker_program and sagemaker_submit_directory are required")
-        files = download_prefix(s3, submit.strip('"'), code_dir / "_archive")
-        extract_tarball(files[0], code_dir)
-        shutil.rmtree(code_dir / "_archive", ignore_errors=True)
-        program = program.strip('"')
-        if not (code_dir / program).is_file():
-            raise FileNotFoundError(f"entry point {program} not found in {submit}")
-        return program
-
     def _run(
         self,
         name: str,
@@ -331,6 +320,16 @@ class LocalExecutor:
         if timer:
             timer.cancel()
         return code, tail
+
+
+def _fetch_code(s3: Any, source_uri: str, program: str, code_dir: Path) -> str:
+    """Unpack a ``sourcedir.tar.gz`` into ``code_dir`` and check that its entry point is there."""
+    files = download_prefix(s3, source_uri, code_dir / "_archive")
+    extract_tarball(files[0], code_dir)
+    shutil.rmtree(code_dir / "_archive", ignore_errors=True)
+    if not (code_dir / program).is_file():
+        raise FileNotFoundError(f"entry point {program} not found in {source_uri}")
+    return program
 
 
 class _TrainingBox:
