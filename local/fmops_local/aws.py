@@ -41,7 +41,7 @@ class LocalAws:
     def start(self) -> LocalAws:
         from moto import mock_aws
 
-        self._saved_env = dict(os.environ)
+        self._saved_env = os.environ.copy()
         # deploy.SKIPPED lists what moto's CloudFormation cannot create, and what stands in for it.
         warnings.filterwarnings("ignore", message=r"Tried to parse .* not supported", category=UserWarning)
         warnings.filterwarnings("ignore", message=r"No application metrics to publish", category=UserWarning)

@@ -266,7 +266,7 @@ class LocalExecutor:
 
     # -- helpers --------------------------------------------------------------------------------
     def _base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "PYTEST"))}
+        env = {k: v for k, v in os.environ.copy().items() if not k.startswith(("AWS_", "MOTO_", "PYTEST"))}
         bin_dir = os.path.dirname(self.settings.python)
         env.update(
             {

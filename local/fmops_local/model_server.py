@@ -101,7 +101,7 @@ class ModelServerPool:
             code_archive = download_prefix(s3, submit, workdir / "code_archive")[0]
             code_dir = workdir / "code"
             extract_tarball(code_archive, code_dir)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+        env = {k: v for k, v in os.environ.copy().items() if not k.startswith(("AWS_", "MOTO_"))}
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",

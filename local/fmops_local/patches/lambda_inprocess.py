@@ -94,15 +94,42 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class _SnapshotEnviron(os._Environ):  # type: ignore[misc,type-arg,unused-ignore]
+    """``os.environ`` whose ``copy()`` is one consistent snapshot.
+
+    Handlers run in-process, so each invoke sets its function's variables and removes them after.
+    The stock ``copy()`` lists the keys and then reads each one, so a thread copying the environment
+    (botocore does, every time it builds a credential chain) could meet a key removed in between and
+    raise ``KeyError``. Copying the underlying dict is a single step under the GIL.
+    """
+
+    def copy(self) -> dict[str, str]:
+        data = self._data.copy()
+        return {self.decodekey(k): self.decodevalue(v) for k, v in data.items()}
+
+
+def _install_snapshot_environ() -> None:
+    if not isinstance(os.environ, _SnapshotEnviron):
+        os.environ.__class__ = _SnapshotEnviron
+
+
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(values)
+    # Touch only what differs, so that other threads see as few changes as possible.
+    saved = os.environ.copy()
+    changed = {k: v for k, v in values.items() if saved.get(k) != v}
+    os.environ.update(changed)
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        # Undo the function's variables and anything the handler itself set, key by key.
+        for key, value in os.environ.copy().items():
+            if key not in saved:
+                os.environ.pop(key, None)
+            elif value != saved[key]:
+                os.environ[key] = saved[key]
+        for key in saved.keys() - os.environ.copy().keys():
+            os.environ[key] = saved[key]
 
 
 def reset() -> None:
@@ -199,6 +226,8 @@ def _save_logs(fn: Any, context: LambdaContext, logs: str) -> None:
 
 def apply() -> None:
     from moto.awslambda.models import LambdaFunction
+
+    _install_snapshot_environ()
 
     def _invoke_lambda(self: Any, event: str | None = None) -> tuple[str, bool, str]:
         return invoke_in_process(self, event)

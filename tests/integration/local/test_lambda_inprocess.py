@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 
 from .conftest import create_function, run_execution
 
@@ -62,3 +64,54 @@ def test_state_machine_catches_handler_error_by_class_name(aws):
     assert result["status"] == "FAILED"
     assert result["error"] == "QuotaError"
     assert "over quota" in result["cause"]
+
+
+SETS_ENV = """
+import os
+
+def lambda_handler(event, context):
+    os.environ["SET_BY_HANDLER"] = "1"
+    return {"greeting": os.environ["GREETING"]}
+"""
+
+
+def test_environment_is_restored_after_invoke(aws, monkeypatch):
+    monkeypatch.delenv("GREETING", raising=False)
+    monkeypatch.delenv("SET_BY_HANDLER", raising=False)
+    create_function(aws, "setter", SETS_ENV, {"GREETING": "hello"})
+    before = os.environ.copy()
+
+    out = json.loads(aws.client("lambda").invoke(FunctionName="setter", Payload=b"{}")["Payload"].read())
+
+    assert out == {"greeting": "hello"}
+    assert os.environ.copy() == before
+
+
+def test_environment_copies_in_other_threads_never_see_a_half_removed_key(aws):
+    # botocore copies os.environ whenever it builds a credential chain, from any thread, while
+    # in-process handlers add and remove their function's variables.
+    names = [f"VAR_{i}" for i in range(200)]
+    create_function(aws, "wide", HANDLER, {"GREETING": "hello", **dict.fromkeys(names, "x")})
+    lam = aws.client("lambda")
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def copy_forever() -> None:
+        while not stop.is_set():
+            try:
+                os.environ.copy()
+            except BaseException as exc:  # the failure this test exists for
+                errors.append(exc)
+                return
+
+    copier = threading.Thread(target=copy_forever)
+    copier.start()
+    try:
+        for _ in range(40):
+            lam.invoke(FunctionName="wide", Payload=b'{"name": "ada"}')
+    finally:
+        stop.set()
+        copier.join()
+
+    assert errors == []
+    assert not any(name in os.environ for name in names)
