@@ -7,6 +7,8 @@ routes everything else to the failure path.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class FmopsError(Exception):
     """Base class of every error fmops raises on purpose."""
@@ -88,3 +90,14 @@ class NotAuthenticatedError(FmopsError):
 
 class DeploymentError(FmopsError):
     """The model could not be deployed (an endpoint in a state that a retry will not fix...)."""
+
+
+class UnknownModelError(FmopsError):
+    """A base model that fmops has no data limits for; the message lists the model ids it knows."""
+
+    def __init__(self, model_id: str, known: Sequence[str]) -> None:
+        self.model_id = model_id
+        self.known = tuple(known)
+        super().__init__(
+            f"unknown base model {model_id!r}: fmops has no data limits for it (known: {', '.join(self.known)})"
+        )
