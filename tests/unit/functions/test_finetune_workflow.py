@@ -197,10 +197,14 @@ def test_a_malformed_dataset_fails_at_validation_with_the_line(workflow: Workflo
     arn = workflow.start(body, predictions())
     execution = workflow.wait(arn)
     assert (execution["status"], execution["error"]) == ("FAILED", "DatasetValidationError")
-    assert execution["cause"] == "line 7: field 'label': must be a non-empty string"
+    assert execution["cause"].startswith("line 7: field 'label': must not be empty or whitespace only")
     assert workflow.states(arn) == ["Start run", "Validate and split dataset", "Handle failure", "Failed"]
     [note] = workflow.aws.messages()
+    # The notification names the line and links the full JSON report stored in S3.
     assert "line 7" in note["Message"]
+    report_uri = note["Message"].split("report: ", 1)[1].split(")", 1)[0]
+    report = json.loads(workflow.aws.read(report_uri))
+    assert report["valid"] is False and report["errors"][0]["line"] == 7
 
 
 def test_if_the_failure_handler_fails_the_run_still_fails_and_notifies(workflow: Workflow) -> None:
@@ -209,7 +213,7 @@ def test_if_the_failure_handler_fails_the_run_still_fails_and_notifies(workflow:
     arn = workflow.start(body, predictions())
     execution = workflow.wait(arn)
     assert (execution["status"], execution["error"]) == ("FAILED", "DatasetValidationError")
-    assert "line 7: invalid JSON" in execution["cause"]
+    assert "line 7: is not valid JSON" in execution["cause"]
     assert workflow.states(arn)[-3:] == ["Prepare fallback failure", "Notify failure directly", "Failed"]
     [note] = workflow.aws.messages()
-    assert note["Subject"] == "fmops run failed" and "line 7: invalid JSON" in note["Message"]
+    assert note["Subject"] == "fmops run failed" and "line 7: is not valid JSON" in note["Message"]

@@ -71,7 +71,7 @@ def test_validate_dataset_raises_the_typed_error(
     event = load_event("validate_dataset")
     body = jsonl(*sample_records(5)) + b'{"text": "x"}\n'
     event["run"]["dataset"]["version_id"] = aws.put_dataset(body)
-    with pytest.raises(DatasetValidationError, match="^line 6: field 'label': is missing$"):
+    with pytest.raises(DatasetValidationError, match="^line 6: field 'label': is missing "):
         handler("validate_dataset")(event, lambda_context)
 
 

@@ -89,6 +89,29 @@ class S3Storage(AwsService):
             raise translate(exc, f"GetObject s3://{bucket}/{key}") from exc
         return ObjectStream(response["Body"], response.get("VersionId"), response.get("ContentLength"))
 
+    def head_version(self, bucket: str, key: str) -> str | None:
+        """The current version id of an object (None when the bucket is not versioned)."""
+        with translate_errors(f"HeadObject s3://{bucket}/{key}"):
+            version = self.client.head_object(Bucket=bucket, Key=key).get("VersionId")
+        return None if version in (None, "null") else str(version)
+
+    def open_range(self, bucket: str, key: str, version_id: str | None, start: int) -> Iterator[bytes]:
+        """The object's bytes from offset ``start`` to the end, streamed (for byte-range shards)."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "Range": f"bytes={start}-"}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        with translate_errors(f"GetObject s3://{bucket}/{key} from byte {start}"):
+            response = self.client.get_object(**kwargs)
+        return ObjectStream(response["Body"], response.get("VersionId"), response.get("ContentLength")).iter_chunks()
+
+    def size(self, bucket: str, key: str, version_id: str | None = None) -> int:
+        """An object's size in bytes."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        with translate_errors(f"HeadObject s3://{bucket}/{key}"):
+            return int(self.client.head_object(**kwargs)["ContentLength"])
+
     def read_bytes(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
         """A small object's content (config files, reports)."""
         return b"".join(self.open(bucket, key, version_id).iter_chunks())
@@ -100,21 +123,30 @@ class S3Storage(AwsService):
         except ResourceNotFoundError:
             return False, b""
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> str:
-        """Write an object; returns its s3:// URI."""
+    def put_bytes(
+        self, bucket: str, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None
+    ) -> str:
+        """Write an object (with optional user metadata); returns its s3:// URI."""
+        extra: dict[str, Any] = {"Metadata": metadata} if metadata else {}
         with translate_errors(f"PutObject s3://{bucket}/{key}"):
-            self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type, **self._encryption())
+            self.client.put_object(
+                Bucket=bucket, Key=key, Body=data, ContentType=content_type, **extra, **self._encryption()
+            )
         return s3_uri(bucket, key)
 
-    def put_json(self, bucket: str, key: str, document: Any) -> str:
+    def put_json(self, bucket: str, key: str, document: Any, metadata: dict[str, str] | None = None) -> str:
         """Write a JSON document; returns its s3:// URI."""
         data = json.dumps(document, indent=2, sort_keys=True).encode()
-        return self.put_bytes(bucket, key, data, "application/json")
+        return self.put_bytes(bucket, key, data, "application/json", metadata)
 
-    def put_file(self, bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> str:
+    def put_file(
+        self, bucket: str, key: str, fileobj: IO[bytes], content_type: str, metadata: dict[str, str] | None = None
+    ) -> str:
         """Upload a file object (streamed, multipart when large); returns its s3:// URI."""
         fileobj.seek(0)
-        extra = {"ContentType": content_type, **self._encryption()}
+        extra: dict[str, Any] = {"ContentType": content_type, **self._encryption()}
+        if metadata:
+            extra["Metadata"] = metadata
         with translate_errors(f"upload s3://{bucket}/{key}"):
             self.client.upload_fileobj(fileobj, bucket, key, ExtraArgs=extra)
         return s3_uri(bucket, key)

@@ -134,9 +134,29 @@ def string_count(record: Record) -> int:
     return 4
 
 
-def decoders() -> dict[str, msgspec.json.Decoder[Any]]:
+def with_extra_fields(extra_fields: tuple[str, ...] = ()) -> dict[str, type[Any]]:
+    """The schemas, each also accepting the named extra top-level fields (any JSON value, optional).
+
+    Used to split by a field that is not part of the format (``--group-by user_id``): any other unknown
+    field is still an error.
+    """
+    if not extra_fields:
+        return SCHEMAS
+    return {
+        name: msgspec.defstruct(
+            f"{schema.__name__}WithExtra",
+            [(f, Any, UNSET) for f in extra_fields if f not in schema.__struct_fields__],
+            bases=(schema,),
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        for name, schema in SCHEMAS.items()
+    }
+
+
+def decoders(extra_fields: tuple[str, ...] = ()) -> dict[str, msgspec.json.Decoder[Any]]:
     """One typed decoder per format."""
-    return {name: msgspec.json.Decoder(schema) for name, schema in SCHEMAS.items()}
+    return {name: msgspec.json.Decoder(schema) for name, schema in with_extra_fields(extra_fields).items()}
 
 
 def to_builtins(record: Record) -> dict[str, Any]:

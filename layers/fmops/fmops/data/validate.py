@@ -20,7 +20,15 @@ import msgspec
 
 from fmops.data.checks import FAST_CHECKS, check_record, diagnose, has_duplicate_keys
 from fmops.data.lines import BOM, GZIP_MAGIC, MAX_LINE_BYTES, HashingChunks, LineBatch, iter_line_batches
-from fmops.data.schemas import FORMATS, SCHEMAS, Record, decoders, detect_format, string_count
+from fmops.data.schemas import (
+    FORMATS,
+    SCHEMAS,
+    Record,
+    decoders,
+    detect_format,
+    string_count,
+    with_extra_fields,
+)
 
 if TYPE_CHECKING:
     from fmops.data.limits import ModelLimits
@@ -120,6 +128,7 @@ class Validator:
         max_errors: int | None = None,
         max_warnings: int | None = 100,
         max_line_bytes: int = MAX_LINE_BYTES,
+        extra_fields: Iterable[str] = (),
     ) -> None:
         if data_format is not None and data_format not in SCHEMAS:
             raise ValueError(f"unknown data format {data_format!r}; one of {', '.join(FORMATS)}")
@@ -127,7 +136,9 @@ class Validator:
         self.limits = limits
         self.role = role
         self.max_line_bytes = max_line_bytes
-        self._decoders = decoders()
+        self.extra_fields = tuple(extra_fields)
+        self._schemas = with_extra_fields(self.extra_fields)
+        self._decoders = decoders(self.extra_fields)
         self._errors = _Collector(max_errors)
         self._warnings = _Collector(max_warnings)
         self.records = 0
@@ -141,6 +152,12 @@ class Validator:
             self._file_error("format_not_supported", self._format_message(data_format))
 
     # -- reporting ----------------------------------------------------------------------------------
+    def reject(self, issue: Issue) -> None:
+        """Record a problem found by the caller (a line already counted valid, when ``issue.line``)."""
+        self._errors.add(issue)
+        if issue.line:
+            self.valid_records -= 1
+
     def _file_error(self, code: str, message: str) -> None:
         self._errors.add(Issue(0, None, code, message))
 
@@ -294,7 +311,7 @@ class Validator:
 
     def _diagnose(self, data: bytes, number: int, last: bool) -> tuple[list[Issue], Record | None]:
         """The slow path: exact problems of one line (and the format, if it was not known yet)."""
-        schema = SCHEMAS[self.format] if self.format else None
+        schema = self._schemas[self.format] if self.format else None
         problems, decoded = diagnose(data, schema)
         if schema is None and decoded is not None and not problems:
             detected = detect_format(decoded)
@@ -302,7 +319,7 @@ class Validator:
                 problems = [(None, "unknown_format", self._unknown_format(decoded))]
             else:
                 self._set_format(detected)
-                problems, decoded = diagnose(data, SCHEMAS[detected])
+                problems, decoded = diagnose(data, self._schemas[detected])
         if last and problems and problems[0][1] == "invalid_json":
             problems = [(None, "truncated_line", "the last line is incomplete JSON (was the file cut off?)")]
         issues = [Issue(number, f, c, m) for f, c, m in problems]

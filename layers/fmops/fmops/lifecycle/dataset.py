@@ -1,41 +1,186 @@
-"""Validate and split the data set of a run."""
+"""Validate and split the data set of a run (state "Validate and split dataset").
+
+The run's file is validated as classification data, stratified by label, and stored under the versioned
+prefix ``datasets/<use_case>/<version>/`` with its manifest. A Bedrock run also gets prompt/completion
+files, which are checked against the base model's limits (token, record count, file size). A data set
+with any error ends the run before training: the JSON report (and the quarantined lines) are stored in
+the reports bucket and the error message links the report.
+"""
 
 from __future__ import annotations
 
+import json
 import posixpath
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from fmops.aws.s3 import S3Storage
 from fmops.config import CommonSettings
-from fmops.data.prepare import prepare_classification_dataset
+from fmops.data.formats import bedrock_line
+from fmops.data.jsonl import ClassificationRecord
+from fmops.data.limits import get_limits
+from fmops.data.prepare import PreparedDataset, PreparedFile, prepare_dataset, store_s3
+from fmops.data.validate import Issue, ValidationReport, Validator
+from fmops.errors import DatasetValidationError, ResourceNotFoundError, UnknownModelError
 from fmops.observability import logger, metrics
-from fmops.schemas.run import RunRequest
-from fmops.schemas.steps import DatasetInfo
+from fmops.schemas.run import DatasetRef, RunRequest
+from fmops.schemas.steps import DatasetInfo, SplitCounts
+
+MIN_RECORDS = 10
+MAX_LABELS = 1000
+MAX_REPORTED_ERRORS = 100
+DATA_FORMAT = "classification"
 
 
-def prepared_prefix(run: RunRequest) -> str:
-    """``datasets/<use_case>/prepared/<run_id>/``: beside the uploaded file, ignored by ingest."""
+def dataset_prefix(run: RunRequest) -> str:
+    """``datasets/<use_case>/``: the folder of the uploaded file; versions go below it (ignored by ingest)."""
     folder = posixpath.dirname(run.dataset.key)
-    return f"{folder}/prepared/{run.run_id}/" if folder else f"prepared/{run.run_id}/"
+    return f"{folder}/" if folder else ""
+
+
+def report_key(run: RunRequest, name: str) -> str:
+    return f"runs/{run.run_id}/{name}"
+
+
+def _reader(s3: S3Storage, source: DatasetRef) -> Iterator[bytes]:
+    try:
+        stream = s3.open(source.bucket, source.key, source.version_id)
+    except ResourceNotFoundError as exc:
+        raise DatasetValidationError(f"{source.uri} (version {source.version_id}) does not exist") from exc
+    return stream.iter_chunks()
+
+
+def _labels(prepared: PreparedDataset) -> list[str]:
+    labels: set[str] = set()
+    for prepared_file in prepared.files.values():
+        labels.update(prepared_file.values)
+    return sorted(labels)
+
+
+def _fail(
+    run: RunRequest, s3: S3Storage, settings: CommonSettings, report: ValidationReport, quarantine: PreparedFile | None
+) -> DatasetValidationError:
+    """Store the report (and the quarantined lines) and build the error that ends the run."""
+    document: dict[str, Any] = {"source": run.dataset.uri, "version_id": run.dataset.version_id, **report.as_dict()}
+    if quarantine is not None and quarantine.records:
+        document["quarantine_uri"] = s3.put_file(
+            settings.reports_bucket, report_key(run, "quarantine.jsonl"), quarantine.spool, "application/jsonlines"
+        )
+    uri = s3.put_json(settings.reports_bucket, report_key(run, "data-validation.json"), document)
+    first = report.errors[0] if report.errors else Issue(0, None, "invalid", "the data set is invalid")
+    metrics.add_metric(name="DatasetInvalid", unit="Count", value=1)
+    logger.warning("data set invalid", extra={"run_id": run.run_id, "errors": report.error_count, "report": uri})
+    return DatasetValidationError(
+        f"{first.message} ({report.error_count} problem(s) in all; report: {uri})",
+        line=first.line or None,
+        field=first.field,
+    )
+
+
+def _with_error(report: ValidationReport, issue: Issue) -> ValidationReport:
+    report.errors.insert(0, issue)
+    report.error_count += 1
+    report.valid = False
+    return report
+
+
+def _bedrock_files(
+    run: RunRequest, prepared: PreparedDataset, labels: list[str], s3: S3Storage, settings: CommonSettings
+) -> dict[str, PreparedFile]:
+    """Prompt/completion versions of train and validation, checked against the Bedrock model's limits."""
+    try:
+        limits = get_limits(run.base_model)
+    except UnknownModelError:
+        limits = None
+        logger.warning("no data limits known for the base model", extra={"base_model": run.base_model})
+    out: dict[str, PreparedFile] = {}
+    for name in ("train", "validation"):
+        source = prepared.files[name]
+        converted = PreparedFile(f"{name}.bedrock")
+        source.spool.seek(0)
+        for line in source.spool:
+            obj = json.loads(line)
+            converted.write(bedrock_line(ClassificationRecord(obj["text"], obj["label"]), labels))
+        validator = Validator(data_format="prompt-completion", limits=limits, role=name, max_errors=MAX_REPORTED_ERRORS)
+        converted.spool.seek(0)
+        for _ in validator.check_chunks(_blocks(converted.spool)):
+            pass
+        report = validator.report()
+        if not report.valid:
+            converted.spool.close()
+            for done in out.values():
+                done.spool.close()
+            raise _fail(run, s3, settings, report, None)
+        out[converted.name] = converted
+    return out
+
+
+def _blocks(spool: Any) -> Iterable[bytes]:
+    while block := spool.read(1024 * 1024):
+        yield block
 
 
 def validate_dataset(run: RunRequest, *, s3: S3Storage, settings: CommonSettings) -> DatasetInfo:
-    """Validate the run's data set line by line and write its splits and manifest.
+    """Validate the run's data set, split it, and store the splits and manifest under a versioned prefix.
 
     Raises:
-        DatasetValidationError: the first bad line (``line 7: field 'label': must be a non-empty string``).
+        DatasetValidationError: the first problem (``line 7: field 'label': must not be empty...``), with
+            the count of all problems and the S3 URI of the full JSON report.
         TransientAwsError, AwsRequestError.
     """
-    info = prepare_classification_dataset(
-        s3=s3,
-        source=run.dataset,
-        output_bucket=settings.datasets_bucket,
-        output_prefix=prepared_prefix(run),
+    source = run.dataset
+    prepared = prepare_dataset(
+        lambda: _reader(s3, source),
         ratios=run.split.ratios,
         seed=run.split.seed,
-        run_id=run.run_id,
-        bedrock_format=run.backend == "bedrock",
+        data_format=DATA_FORMAT,
+        stratify_by="label",
+        min_records=MIN_RECORDS,
+        max_errors=MAX_REPORTED_ERRORS,
     )
-    total = info.counts.train + info.counts.validation + info.counts.test
-    metrics.add_metric(name="DatasetRecords", unit="Count", value=total)
-    logger.info("data set prepared", extra={"run_id": run.run_id, "counts": info.counts.model_dump()})
-    return info
+    try:
+        report = prepared.report
+        labels = _labels(prepared)
+        if report.valid and len(labels) < 2:
+            only = f" ({labels[0]!r})" if labels else ""
+            problem = f"only {len(labels)} distinct label{only}; classification needs at least 2"
+            report = _with_error(report, Issue(0, "label", "too_few_labels", problem))
+        if report.valid and len(labels) > MAX_LABELS:
+            report = _with_error(report, Issue(0, "label", "too_many_labels", f"more than {MAX_LABELS} labels"))
+        if not report.valid:
+            raise _fail(run, s3, settings, report, prepared.quarantine)
+        bedrock = _bedrock_files(run, prepared, labels, s3, settings) if run.backend == "bedrock" else {}
+        prepared.files.update(bedrock)
+        version_id = source.version_id or s3.head_version(source.bucket, source.key)
+        manifest = store_s3(
+            prepared,
+            s3,
+            settings.datasets_bucket,
+            dataset_prefix(run),
+            source_uri=source.uri,
+            source_version=version_id,
+        )
+    finally:
+        prepared.close()
+    splits = manifest["splits"]
+    counts = SplitCounts(
+        train=prepared.counts["train"], validation=prepared.counts["validation"], test=prepared.counts["test"]
+    )
+    metrics.add_metric(name="DatasetRecords", unit="Count", value=report.valid_records)
+    logger.info(
+        "data set prepared", extra={"run_id": run.run_id, "counts": counts.model_dump(), "version": prepared.version}
+    )
+    return DatasetInfo(
+        source_uri=source.uri,
+        version_id=version_id,
+        sha256=report.sha256 or "",
+        prepared_prefix=f"s3://{settings.datasets_bucket}/{dataset_prefix(run)}{prepared.version}/",
+        manifest_uri=manifest["uri"],
+        train_uri=splits["train"]["uri"],
+        validation_uri=splits["validation"]["uri"],
+        test_uri=splits["test"]["uri"],
+        counts=counts,
+        labels=labels,
+        bedrock_train_uri=splits.get("train.bedrock", {}).get("uri"),
+        bedrock_validation_uri=splits.get("validation.bedrock", {}).get("uri"),
+    )
