@@ -27,4 +27,4 @@ def _deps() -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(ValidateDatasetEvent, event, "run request")
-    return validate_dataset(request.run, **_deps()).model_dump(mode="json")
+    return validate_dataset(request.run, shards=request.shards, **_deps()).model_dump(mode="json")

@@ -36,6 +36,8 @@ FUNCTIONS: dict[str, tuple[str, set[str], set[str]]] = {
         {"FINETUNE_STATE_MACHINE_ARN", "DATASET_PREFIX"},
         {"s3:GetObject", "states:StartExecution", "dynamodb:PutItem"},
     ),
+    "PlanDatasetFunction": ("plan_dataset", {"DATA_SHARD_BYTES"}, {"s3:GetObject"}),
+    "ValidateShardFunction": ("validate_shard", set(), {"s3:GetObject", "s3:PutObject"}),
     "ValidateDatasetFunction": (
         "validate_dataset",
         set(),
@@ -124,6 +126,8 @@ COMMON_ENV = {
 }
 
 SUBSTITUTIONS = {
+    "PlanDatasetFunctionArn",
+    "ValidateShardFunctionArn",
     "ValidateDatasetFunctionArn",
     "PlanTrainingFunctionArn",
     "PlanEvaluationFunctionArn",

@@ -71,6 +71,12 @@ class IngestSettings(CommonSettings):
         return value if value.endswith("/") else value + "/"
 
 
+class PlanDatasetSettings(CommonSettings):
+    """PlanDatasetFunction: files above this size are validated in byte-range shards."""
+
+    data_shard_bytes: int = Field(ge=1024)
+
+
 class _NetworkSettings(CommonSettings):
     subnet_ids: tuple[str, ...] = Field(min_length=1)
     training_security_group_id: str

@@ -33,6 +33,7 @@ BASE_ENV = {
     "STACK_NAME": "fmops-test",
     "FINETUNE_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:fmops-finetune",
     "DATASET_PREFIX": "datasets/",
+    "DATA_SHARD_BYTES": "268435456",
     "SAGEMAKER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/fmops-sagemaker",
     "BEDROCK_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/fmops-bedrock",
     "TRAINING_IMAGE_URI": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/fmops-training:latest",

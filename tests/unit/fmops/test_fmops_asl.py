@@ -16,6 +16,8 @@ ASL: dict[str, Any] = json.loads(ASL_PATH.read_text())
 STATES: dict[str, dict[str, Any]] = ASL["States"]
 
 PLACEHOLDERS = {
+    "PlanDatasetFunctionArn",
+    "ValidateShardFunctionArn",
     "ValidateDatasetFunctionArn",
     "PlanTrainingFunctionArn",
     "PlanEvaluationFunctionArn",
@@ -48,6 +50,7 @@ LAMBDA_TRANSIENT = {
 }
 # Lambda state -> the model its function returns (the ResultSelector must pick exactly its fields).
 OUTPUTS = {
+    "Plan data validation": steps.DataPlan,
     "Validate and split dataset": steps.DatasetInfo,
     "Plan training": steps.TrainingSpec,
     "Plan evaluation": steps.EvaluationSpec,
@@ -72,7 +75,7 @@ def test_placeholders_are_exactly_the_templates_substitutions() -> None:
 def test_only_supported_integrations_and_jsonpath() -> None:
     assert "QueryLanguage" not in ASL or ASL["QueryLanguage"] == "JSONPath"
     assert {state["Resource"] for state in tasks().values()} <= INTEGRATIONS
-    assert {state["Type"] for state in STATES.values()} <= {"Task", "Pass", "Choice", "Wait", "Fail", "Succeed"}
+    assert {state["Type"] for state in STATES.values()} <= {"Task", "Pass", "Choice", "Wait", "Fail", "Succeed", "Map"}
 
 
 def test_every_transition_exists_and_every_state_is_reachable() -> None:
@@ -192,3 +195,23 @@ def test_the_definition_parses_with_the_local_interpreter() -> None:
     )
     program, _ = parser.AmazonStateLanguageParser.parse(text)
     assert program is not None
+
+
+def test_large_data_sets_are_validated_in_a_distributed_map_of_shards() -> None:
+    fan_out = STATES["Validate shards"]
+    assert fan_out["Type"] == "Map"
+    assert fan_out["ItemsPath"] == "$.data_plan.shards"
+    assert fan_out["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert fan_out["Catch"][0]["Next"] == "Handle failure"
+    shard = fan_out["ItemProcessor"]["States"]["Validate shard"]
+    assert shard["Parameters"]["FunctionName"] == "${ValidateShardFunctionArn}"
+    assert {e for r in shard["Retry"] for e in r["ErrorEquals"]} >= LAMBDA_TRANSIENT
+    selected = {key.removesuffix(".$") for key in shard["ResultSelector"]}
+    assert selected == set(steps.ShardSummary.model_fields)
+    choice = STATES["Large data set?"]
+    assert choice["Choices"][0] == {"Variable": "$.data_plan.sharded", "BooleanEquals": True, "Next": "Validate shards"}
+    assert choice["Default"] == "Validate and split dataset"
+    assert STATES["Validate and split dataset"]["Parameters"]["Payload"] == {
+        "run.$": "$.run",
+        "shards.$": "$.shard_results",
+    }

@@ -172,8 +172,9 @@ def test_a_malformed_request_still_notifies(aws: FakeAws) -> None:
 @pytest.mark.parametrize(
     ("keys", "step"),
     [
-        ({}, "Validate and split dataset"),
-        ({"dataset"}, "Plan training"),
+        ({}, "Plan data validation"),
+        ({"data_plan"}, "Validate and split dataset"),
+        ({"data_plan", "dataset"}, "Plan training"),
         ({"dataset", "training_spec"}, "Train on SageMaker"),
         ({"dataset", "training_spec", "training"}, "Plan evaluation"),
         ({"dataset", "training_spec", "training", "evaluation_spec"}, "Evaluate on SageMaker"),
@@ -184,3 +185,8 @@ def test_the_failed_step_is_inferred_from_the_state(keys: set[str], step: str) -
     state: dict[str, Any] = {k: {} for k in keys}
     state["run"] = {"backend": "sagemaker"}
     assert failed_step(parse(HandleFailureEvent, state)) == step
+
+
+def test_a_failed_fan_out_is_named() -> None:
+    event = HandleFailureEvent.model_validate({"run": {}, "data_plan": {"sharded": True}, "shard_results": None})
+    assert failed_step(event) == "Validate shards"

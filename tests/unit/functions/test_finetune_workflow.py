@@ -23,6 +23,8 @@ from moto import mock_aws
 ROOT = Path(__file__).resolve().parents[3]
 RUN_ID = "churn-3f2a9c1d0b7e"
 FUNCTIONS = {
+    "PlanDatasetFunctionArn": "plan_dataset",
+    "ValidateShardFunctionArn": "validate_shard",
     "ValidateDatasetFunctionArn": "validate_dataset",
     "PlanTrainingFunctionArn": "plan_training",
     "PlanEvaluationFunctionArn": "plan_evaluation",
@@ -198,7 +200,14 @@ def test_a_malformed_dataset_fails_at_validation_with_the_line(workflow: Workflo
     execution = workflow.wait(arn)
     assert (execution["status"], execution["error"]) == ("FAILED", "DatasetValidationError")
     assert execution["cause"].startswith("line 7: field 'label': must not be empty or whitespace only")
-    assert workflow.states(arn) == ["Start run", "Validate and split dataset", "Handle failure", "Failed"]
+    assert workflow.states(arn) == [
+        "Start run",
+        "Plan data validation",
+        "Large data set?",
+        "Validate and split dataset",
+        "Handle failure",
+        "Failed",
+    ]
     [note] = workflow.aws.messages()
     # The notification names the line and links the full JSON report stored in S3.
     assert "line 7" in note["Message"]

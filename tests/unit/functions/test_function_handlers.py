@@ -65,6 +65,26 @@ def test_validate_dataset(aws: Any, handler: Load, load_event: Event, lambda_con
     assert result["counts"] == {"train": 16, "validation": 2, "test": 2}
 
 
+def test_plan_dataset_and_validate_shard(aws: Any, handler: Load, load_event: Event, lambda_context: Any) -> None:
+    body = jsonl(*sample_records(200))
+    version = aws.put_dataset(body)
+    event = load_event("plan_dataset")
+    event["run"]["dataset"]["version_id"] = version
+    event["run"]["split"]["shard_bytes"] = 4096
+    plan = handler("plan_dataset")(event, lambda_context)
+    assert plan["sharded"] is True and plan["size"] == len(body)
+    assert [s["end"] for s in plan["shards"]][-1] == len(body)
+    lines = 0
+    for shard in plan["shards"]:
+        shard_event = load_event("validate_shard")
+        shard_event["run"] = event["run"]
+        shard_event["shard"] = shard
+        summary = handler("validate_shard")(shard_event, lambda_context)
+        assert summary["index"] == shard["index"] and summary["error_count"] == 0
+        lines += summary["lines"]
+    assert lines == 200
+
+
 def test_validate_dataset_raises_the_typed_error(
     aws: Any, handler: Load, load_event: Event, lambda_context: Any
 ) -> None:

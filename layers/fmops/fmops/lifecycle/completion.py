@@ -68,6 +68,10 @@ def failed_step(event: HandleFailureEvent) -> str:
     """The state that failed, from which results the workflow state already holds."""
     backend = (event.run or {}).get("backend", "sagemaker")
     if event.dataset is None:
+        if event.data_plan is None:
+            return "Plan data validation"
+        if event.data_plan.get("sharded") and event.shard_results is None:
+            return "Validate shards"
         return "Validate and split dataset"
     if event.training_spec is None:
         return "Plan training"

@@ -19,17 +19,19 @@ from fmops.config import CommonSettings
 from fmops.data.formats import bedrock_line
 from fmops.data.jsonl import ClassificationRecord
 from fmops.data.limits import get_limits
+from fmops.data.lines import iter_line_batches
 from fmops.data.prepare import PreparedDataset, PreparedFile, prepare_dataset, store_s3
 from fmops.data.validate import Issue, ValidationReport, Validator
 from fmops.errors import DatasetValidationError, ResourceNotFoundError, UnknownModelError
 from fmops.observability import logger, metrics
 from fmops.schemas.run import DatasetRef, RunRequest
-from fmops.schemas.steps import DatasetInfo, SplitCounts
+from fmops.schemas.steps import DataPlan, DatasetInfo, Shard, ShardSummary, SplitCounts
 
 MIN_RECORDS = 10
 MAX_LABELS = 1000
 MAX_REPORTED_ERRORS = 100
 DATA_FORMAT = "classification"
+MAX_SHARDS = 1000
 
 
 def dataset_prefix(run: RunRequest) -> str:
@@ -120,8 +122,77 @@ def _blocks(spool: Any) -> Iterable[bytes]:
         yield block
 
 
-def validate_dataset(run: RunRequest, *, s3: S3Storage, settings: CommonSettings) -> DatasetInfo:
+def plan_dataset(run: RunRequest, *, s3: S3Storage, default_shard_bytes: int) -> DataPlan:
+    """Decide whether the data set is validated in one pass or in parallel byte-range shards."""
+    source = run.dataset
+    try:
+        size = s3.size(source.bucket, source.key, source.version_id)
+    except ResourceNotFoundError as exc:
+        raise DatasetValidationError(f"{source.uri} (version {source.version_id}) does not exist") from exc
+    shard_bytes = max(run.split.shard_bytes or default_shard_bytes, -(-size // MAX_SHARDS))
+    if size <= shard_bytes:
+        return DataPlan(size=size, sharded=False, shards=[])
+    bounds = list(range(0, size, shard_bytes)) + [size]
+    shards = [Shard(index=i, start=a, end=b) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))]
+    logger.info("data set sharded", extra={"run_id": run.run_id, "bytes": size, "shards": len(shards)})
+    return DataPlan(size=size, sharded=True, shards=shards)
+
+
+def validate_shard(run: RunRequest, shard: Shard, *, s3: S3Storage, settings: CommonSettings) -> ShardSummary:
+    """Validate the lines that start inside ``shard`` (numbered from 1 within the shard); store the result."""
+    source = run.dataset
+    read_from = max(shard.start - 1, 0)  # one byte back: a line starting exactly at ``start`` is ours
+    chunks = s3.open_range(source.bucket, source.key, source.version_id, read_from)
+    validator = Validator(data_format=DATA_FORMAT, max_errors=MAX_REPORTED_ERRORS)
+    batches = iter_line_batches(chunks, skip_partial_first=shard.start > 0, stop_at=shard.end - read_from)
+    for _ in validator.check_lines(batches):
+        pass
+    report = validator.report()
+    document = {"index": shard.index, "start": shard.start, "end": shard.end, **report.as_dict()}
+    uri = s3.put_json(settings.reports_bucket, report_key(run, f"shards/{shard.index:05d}.json"), document)
+    return ShardSummary(index=shard.index, uri=uri, lines=report.records, error_count=report.error_count)
+
+
+def merge_shards(shards: list[ShardSummary], s3: S3Storage) -> ValidationReport:
+    """One report for the whole file from the shard results, with file-global line numbers."""
+    offset = 0
+    errors: list[Issue] = []
+    warnings: list[Issue] = []
+    records = valid = error_count = warning_count = 0
+    data_format: str | None = None
+    for summary in sorted(shards, key=lambda s: s.index):
+        bucket, _, key = summary.uri.removeprefix("s3://").partition("/")
+        part = json.loads(s3.read_bytes(bucket, key))
+        for name, target in (("errors", errors), ("warnings", warnings)):
+            for item in part[name]:
+                line = item["line"] + offset if item["line"] else 0
+                if len(target) < MAX_REPORTED_ERRORS:
+                    target.append(Issue(line, item["field"], item["code"], item["message"]))
+        records += part["records"]
+        valid += part["valid_records"]
+        error_count += part["error_count"]
+        warning_count += part["warning_count"]
+        data_format = data_format or part["format"]
+        offset += part["records"]
+    return ValidationReport(
+        valid=error_count == 0,
+        records=records,
+        valid_records=valid,
+        errors=errors,
+        warnings=warnings,
+        format=data_format,
+        error_count=error_count,
+        warning_count=warning_count,
+    )
+
+
+def validate_dataset(
+    run: RunRequest, *, s3: S3Storage, settings: CommonSettings, shards: list[ShardSummary] | None = None
+) -> DatasetInfo:
     """Validate the run's data set, split it, and store the splits and manifest under a versioned prefix.
+
+    With ``shards`` (the results of the parallel validation) an invalid data set fails at once with the
+    merged report; a valid one is split here (the split pass checks every line again as it goes).
 
     Raises:
         DatasetValidationError: the first problem (``line 7: field 'label': must not be empty...``), with
@@ -129,6 +200,10 @@ def validate_dataset(run: RunRequest, *, s3: S3Storage, settings: CommonSettings
         TransientAwsError, AwsRequestError.
     """
     source = run.dataset
+    if shards:
+        merged = merge_shards(shards, s3)
+        if not merged.valid:
+            raise _fail(run, s3, settings, merged, None)
     prepared = prepare_dataset(
         lambda: _reader(s3, source),
         ratios=run.split.ratios,

@@ -77,6 +77,9 @@ class SplitConfig(StrictModel):
 
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = Field(default=42, ge=0, le=2**32 - 1)
+    # Files larger than this are validated in parallel byte-range shards (a Distributed Map); None: the
+    # stack's default (the DataShardBytes parameter).
+    shard_bytes: int | None = Field(default=None, ge=1024)
 
     @field_validator("ratios")
     @classmethod

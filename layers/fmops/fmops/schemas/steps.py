@@ -189,10 +189,49 @@ class IngestResult(FmopsModel):
 # ------------------------------------------------------------------------------------------------ inputs
 
 
-class ValidateDatasetEvent(FmopsModel):
-    """Input of "Validate and split dataset"."""
+class Shard(FmopsModel):
+    """A byte range ``[start, end)`` of the data set; it owns the lines that start inside it."""
+
+    index: int = Field(ge=0)
+    start: int = Field(ge=0)
+    end: int = Field(gt=0)
+
+
+class DataPlan(FmopsModel):
+    """Output of "Plan data validation" ($.data_plan)."""
+
+    size: int
+    sharded: bool
+    shards: list[Shard]
+
+
+class ShardSummary(FmopsModel):
+    """Output of "Validate shard": the full result is in S3 at ``uri``."""
+
+    index: int
+    uri: str
+    lines: int
+    error_count: int
+
+
+class PlanDatasetEvent(FmopsModel):
+    """Input of "Plan data validation"."""
 
     run: RunRequest
+
+
+class ValidateShardEvent(FmopsModel):
+    """Input of "Validate shard" (one item of the Distributed Map)."""
+
+    run: RunRequest
+    shard: Shard
+
+
+class ValidateDatasetEvent(FmopsModel):
+    """Input of "Validate and split dataset" (``shards``: the results of the sharded validation, if any)."""
+
+    run: RunRequest
+    shards: list[ShardSummary] | None = None
 
 
 class PlanTrainingEvent(FmopsModel):
@@ -274,6 +313,8 @@ class HandleFailureEvent(FmopsModel):
 
     run: dict[str, Any] | None = None
     error: CatchError = Field(default_factory=CatchError)
+    data_plan: dict[str, Any] | None = None
+    shard_results: list[Any] | None = None
     dataset: dict[str, Any] | None = None
     training_spec: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
