@@ -61,6 +61,7 @@ check: lint types template-lint test-unit
 bench: $(STAMP)
 	$(PY) benchmarks/cold_import.py
 	$(PY) benchmarks/demo_lifecycle.py
+	$(PY) benchmarks/data_validate.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) demo-output .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -23,6 +23,8 @@ import sysconfig
 import time
 from pathlib import Path
 
+from _results import write_section  # benchmarks/ is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ROOT / "functions"
 LAYER = ROOT / "layers" / "fmops"
@@ -80,28 +82,6 @@ def baseline_ms(repeats: int) -> float:
     return statistics.median(times)
 
 
-def replace_section(text: str, section: str) -> str:
-    lines = text.splitlines()
-    out: list[str] = []
-    skipping = False
-    replaced = False
-    for line in lines:
-        if line.strip() == HEADING:
-            skipping = True
-            replaced = True
-            out.extend(section.rstrip().splitlines())
-            continue
-        if skipping and line.startswith("## "):
-            skipping = False
-        if not skipping:
-            out.append(line)
-    if not replaced:
-        if out and out[-1].strip():
-            out.append("")
-        out.extend(section.rstrip().splitlines())
-    return "\n".join(out).rstrip() + "\n"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -154,8 +134,7 @@ def main() -> int:
     )
     print(section)
     if not args.no_write:
-        existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-        RESULTS.write_text(replace_section(existing, section))
+        write_section(HEADING.removeprefix("## "), section.split("\n", 2)[2], RESULTS)
         print(f"written to {RESULTS.relative_to(ROOT)}")
     over = [name for name, total, _, _ in rows if total >= TARGET_MS]
     if over:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results import write_section  # benchmarks/ is on sys.path when a script here runs
 
 from fmops_local.demo import DemoConfig, run_demo
 from fmops_local.sample_data import generate, write_jsonl
@@ -79,16 +80,6 @@ def baseline(cfg: DemoConfig) -> float:
         return time.monotonic() - started
 
 
-def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    section = "## Local demo\n\n" + text.strip() + "\n"
-    if "## Local demo" in current:
-        current = re.sub(r"## Local demo\n.*?(?=\n## |\Z)", section, current, flags=re.S)
-    else:
-        current = current.rstrip() + "\n\n" + section
-    RESULTS.write_text(current)
-
-
 def main() -> int:
     cfg = DemoConfig(out_dir=Path(tempfile.mkdtemp(prefix="fmops-bench-")))
     base_s = baseline(cfg)
@@ -110,7 +101,7 @@ def main() -> int:
         + "\n".join(rows)
     )
     print(text)
-    write_section(text)
+    write_section("Local demo", text)
     return 0 if summary["execution_status"] == "SUCCEEDED" and demo_s < 300 else 1
 
 

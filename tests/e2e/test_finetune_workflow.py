@@ -6,6 +6,7 @@ All runs are started together (they train concurrently), then each test drives a
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -18,8 +19,13 @@ pytestmark = pytest.mark.e2e
 def runs(lab: Lab) -> dict[str, str]:
     bad = dataset(40, seed=1).splitlines(keepends=True)
     bad[2] = b'{"text": "fine", "label": }\n'  # line 3 is not JSON
+    big_bad = dataset(400, seed=2).splitlines(keepends=True)
+    big_bad[299] = b'{"text": "fine", "label": "pos", "label": "neg"}\n'  # line 300: a duplicate key
+    sharded = {"ratios": [0.7, 0.15, 0.15], "seed": 5, "shard_bytes": 4096}
     return {
-        "happy": lab.upload("happy", dataset(480, seed=11)),
+        # The happy path also takes the large-file path: its ~30 kB are validated as 4 kB shards.
+        "happy": lab.upload("happy", dataset(480, seed=11), split=sharded),
+        "sharded-bad": lab.upload("sharded-bad", b"".join(big_bad), split=sharded),
         # These two are about the approval, not about learning: any model reaches it (threshold 0).
         "rejected": lab.upload("rejected", dataset(480, seed=12), threshold=0.0),
         "timeout": lab.upload("timeout", dataset(480, seed=13), approval_timeout_seconds=10, threshold=0.0),
@@ -121,6 +127,29 @@ def test_crashing_training_fails_notifies_and_deploys_nothing(lab: Lab, runs: di
     assert "crash" not in _endpoints(lab)
     messages = [n["message"] or "" for n in lab.notifications()]
     assert any(run_id in m and "learning_rate" in m for m in messages)
+
+
+def test_the_happy_run_validated_its_data_in_shards(lab: Lab, runs: dict[str, str]) -> None:
+    run_id = runs["happy"]
+    deadline = time.monotonic() + 300
+    while "Plan training" not in (entered := _states_entered(lab, run_id)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert entered[:4] == ["Start run", "Plan data validation", "Large data set?", "Validate shards"]
+    assert "Validate and split dataset" in entered
+
+
+def test_a_large_malformed_dataset_fails_with_the_file_global_line(lab: Lab, runs: dict[str, str]) -> None:
+    run_id = runs["sharded-bad"]
+    result = lab.wait(run_id)
+
+    assert result["status"] == "FAILED"
+    assert result["cause"].startswith("line 300: field 'label': key 'label' appears more than once")
+    assert "Validate shards" in _states_entered(lab, run_id)
+    assert not any(name.startswith("Train") for name in _states_entered(lab, run_id))
+    report_uri = result["cause"].split("report: ", 1)[1].rstrip(")")
+    bucket, key = report_uri.removeprefix("s3://").split("/", 1)
+    report = json.loads(lab.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert (report["records"], report["valid_records"], report["error_count"]) == (400, 399, 1)
 
 
 def test_malformed_dataset_fails_at_validation_with_line_number(lab: Lab, runs: dict[str, str]) -> None:

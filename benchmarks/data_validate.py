@@ -1,0 +1,180 @@
+"""Validation throughput and peak memory on a large conversation JSONL file, against baselines.
+
+    .venv/bin/python benchmarks/data_validate.py [--size-mb 1024] [--no-write]
+
+Generates (once, cached in the temp folder) a file of Bedrock conversation records, then validates it in
+fresh processes pinned to one CPU core:
+- baseline: ``json.loads`` + a pydantic model per line (what a user writes by hand);
+- reference: pydantic's ``model_validate_json`` per line (the fastest plain-pydantic way);
+- fmops: ``fmops.data.validate.Validator`` streaming 1 MiB chunks (the Lambda and CLI path).
+Prints throughput, the ratio to the baseline and peak RSS; writes "## Data validation" in RESULTS.md.
+Targets: >= 3x the baseline, >= 100 MB/s, peak RSS < 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "fmops"), str(ROOT / "benchmarks")]
+
+WORDS = (
+    "the invoice total looks wrong after the upgrade and support said a refund is on its way "
+    "please route this ticket to billing café naïve résumé 日本 données"
+).split()
+
+
+def generate(path: Path, size_mb: int, seed: int = 0) -> None:
+    """Conversation records of 300-1500 bytes; 5% hold escaped quotes, some non-ASCII text."""
+    rng = random.Random(seed)
+    target = size_mb * 1024 * 1024
+    written = 0
+    tmp = path.with_suffix(".part")
+    with tmp.open("w", encoding="utf-8") as handle:
+        while written < target:
+            user = " ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 150)))
+            if rng.random() < 0.05:
+                user += ' he said "this is the second time"'
+            record = {
+                "schemaVersion": "bedrock-conversation-2024",
+                "system": [{"text": "You route support tickets to a team."}],
+                "messages": [
+                    {"role": "user", "content": [{"text": user}]},
+                    {"role": "assistant", "content": [{"text": rng.choice(["billing", "tech", "sales"])}]},
+                ],
+            }
+            line = json.dumps(record, ensure_ascii=rng.random() < 0.5) + "\n"
+            handle.write(line)
+            written += len(line.encode())
+    tmp.replace(path)
+
+
+def _pin_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+
+def worker(method: str, path: Path) -> dict[str, Any]:
+    _pin_one_core()
+    started = time.perf_counter()
+    records = valid = 0
+    if method == "fmops":
+        from fmops.data.validate import Validator
+
+        def chunks() -> Any:
+            with path.open("rb") as handle:
+                while block := handle.read(1024 * 1024):
+                    yield block
+
+        validator = Validator()
+        for _ in validator.check_chunks(chunks()):
+            pass
+        report = validator.report()
+        records, valid = report.records, report.valid_records
+    else:
+        from pydantic import BaseModel, ConfigDict, ValidationError
+
+        class Block(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+            text: str
+
+        class Message(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+            role: Literal["user", "assistant"]
+            content: list[Block]
+
+        class Conversation(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+            schemaVersion: str  # noqa: N815
+            system: list[Block] = []
+            messages: list[Message]
+
+        with path.open("rb") as handle:
+            for line in handle:
+                records += 1
+                try:
+                    if method == "baseline":
+                        Conversation.model_validate(json.loads(line))
+                    else:
+                        Conversation.model_validate_json(line)
+                    valid += 1
+                except (ValueError, ValidationError):
+                    pass
+    seconds = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"method": method, "seconds": seconds, "records": records, "valid": valid, "rss_mb": rss_mb}
+
+
+def measure(method: str, path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", method, "--file", str(path)], check=True, capture_output=True, text=True
+    )
+    return dict(json.loads(out.stdout))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--file", type=Path)
+    parser.add_argument("--worker", choices=("baseline", "reference", "fmops"))
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.file)))
+        return 0
+    path = args.file or Path(tempfile.gettempdir()) / f"fmops-bench-conversations-{args.size_mb}mb.jsonl"
+    if not path.exists():
+        print(f"generating {args.size_mb} MB at {path} ...", flush=True)
+        generate(path, args.size_mb)
+    size = path.stat().st_size
+    results = {m: measure(m, path) for m in ("baseline", "reference", "fmops")}
+    base = results["baseline"]["seconds"]
+    rows = []
+    for method, label in (
+        ("baseline", "baseline: `json.loads` + pydantic model per line"),
+        ("reference", "reference: pydantic `model_validate_json` per line"),
+        ("fmops", "fmops `Validator` (streaming, 1 MiB chunks)"),
+    ):
+        r = results[method]
+        rate = size / r["seconds"] / 1e6
+        rows.append(
+            f"| {label} | {r['seconds']:.2f} | {rate:.0f} | {base / r['seconds']:.2f} | {r['rss_mb']:.0f} | "
+            f"{r['valid']:,} / {r['records']:,} |"
+        )
+        print(
+            f"{method:9s} {r['seconds']:7.2f} s  {rate:6.0f} MB/s  x{base / r['seconds']:.2f}  {r['rss_mb']:.0f} MB RSS"
+        )
+    fm = results["fmops"]
+    if fm["valid"] != results["baseline"]["valid"]:
+        print("MISMATCH: fmops and the baseline disagree on valid records", file=sys.stderr)
+        return 1
+    body = (
+        f"`python benchmarks/data_validate.py --size-mb {args.size_mb}`: {size / 1e6:,.0f} MB of Bedrock conversation "
+        f"records ({fm['records']:,} lines), each method in a fresh process pinned to one core, CPython "
+        f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, {date.today().isoformat()}.\n"
+        "Targets: >= 3x the baseline, >= 100 MB/s, peak RSS < 200 MB.\n\n"
+        "| method | seconds | MB/s | speed / baseline | peak RSS (MB) | valid / records |\n"
+        "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows)
+    )
+    if not args.no_write:
+        from _results import write_section
+
+        write_section("Data validation", body)
+        print("written to benchmarks/RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
