@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Lambda code and tests never reach a real AWS account.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: all install demo test test-unit test-integration test-e2e check lint types template-lint bench clean
+.PHONY: all install browser demo test test-unit test-integration test-e2e check lint types template-lint bench clean
 
 all: test
 
@@ -28,18 +28,24 @@ $(TOOLS_STAMP): requirements/tools.lock
 	$(TOOLS)/bin/pip install -q -r requirements/tools.lock
 	touch $(TOOLS_STAMP)
 
-install: $(STAMP) $(TOOLS_STAMP)
+# Headless Chromium, for the tests that load HTML reports as a person sees them (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+install: $(STAMP) $(TOOLS_STAMP) browser
 
 demo: $(STAMP)
 	$(VENV)/bin/fmops demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q tests/unit tests/integration tests/e2e
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) browser
 	$(PY) -m pytest -q tests/integration
 
 test-e2e: $(STAMP)
