@@ -224,3 +224,32 @@ def test_a_missing_object_is_a_dataset_error(aws: FakeAws) -> None:
     )
     with pytest.raises(DatasetValidationError, match="does not exist"):
         validate_dataset(run, s3=aws.s3, settings=CommonSettings.from_env(aws.env))
+
+
+def test_a_line_with_two_problems_is_quarantined_once_and_the_rest_is_split() -> None:
+    bad = json.dumps(
+        {"schemaVersion": "x", "messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+    )  # wrong version and no assistant turn: two errors, one line
+    good = json.dumps(
+        {
+            "schemaVersion": "bedrock-conversation-2024",
+            "messages": [
+                {"role": "user", "content": [{"text": "hi"}]},
+                {"role": "assistant", "content": [{"text": "yo"}]},
+            ],
+        }
+    )
+    data = ("\n".join([good] * 20 + [bad]) + "\n").encode()
+    prepared = prepare_dataset(lambda: [data], ratios=(0.8, 0.1, 0.1), seed=1)
+    prepared.close()
+    assert (prepared.report.error_count, prepared.quarantine.records) == (2, 1)
+    assert sum(prepared.counts.values()) == 20
+
+
+def test_whole_file_problems_are_listed_even_past_max_errors() -> None:
+    data = b"[]\n" * 5
+    prepared = prepare_dataset(lambda: [data], ratios=(0.8, 0.1, 0.1), seed=1, max_errors=2)
+    prepared.close()
+    codes = [e.code for e in prepared.report.errors]
+    assert codes == ["not_object", "not_object", "too_few_records"]
+    assert prepared.report.error_count == 6

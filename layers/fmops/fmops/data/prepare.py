@@ -214,8 +214,8 @@ def prepare_dataset(
         json.dumps([report.sha256, data_format or report.format, options], sort_keys=True).encode()
     ).hexdigest()[:12]
     prepared = PreparedDataset(report, files, quarantine, options, version, dict(zip(SPLITS, counts, strict=True)))
-    if not report.valid and report.error_count > quarantine.records:
-        return prepared  # file-level problems: nothing to split
+    if validator.file_errors:
+        return prepared  # whole-file problems: nothing to split
     rank = strata_values.ranks()
     assignment = assign_splits(
         [rank[s] for s in strata] if stratify_by else strata, ratios, seed, groups if group_by else None

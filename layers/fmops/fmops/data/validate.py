@@ -140,6 +140,7 @@ class Validator:
         self._schemas = with_extra_fields(self.extra_fields)
         self._decoders = decoders(self.extra_fields)
         self._errors = _Collector(max_errors)
+        self.file_errors: list[Issue] = []  # whole-file problems: always reported, whatever max_errors says
         self._warnings = _Collector(max_warnings)
         self.records = 0
         self.valid_records = 0
@@ -154,12 +155,16 @@ class Validator:
     # -- reporting ----------------------------------------------------------------------------------
     def reject(self, issue: Issue) -> None:
         """Record a problem found by the caller (a line already counted valid, when ``issue.line``)."""
-        self._errors.add(issue)
         if issue.line:
+            self._errors.add(issue)
             self.valid_records -= 1
+        else:
+            self._file_error(issue.code, issue.message, issue.field)
 
-    def _file_error(self, code: str, message: str) -> None:
-        self._errors.add(Issue(0, None, code, message))
+    def _file_error(self, code: str, message: str, field: str | None = None) -> None:
+        issue = Issue(0, field, code, message)
+        self.file_errors.append(issue)
+        self._errors.add(issue)
 
     def _format_message(self, data_format: str) -> str:
         assert self.limits
@@ -168,11 +173,12 @@ class Validator:
         )
 
     def report(self) -> ValidationReport:
+        listed = self._errors.items
         return ValidationReport(
             valid=self._errors.count == 0,
             records=self.records,
             valid_records=self.valid_records,
-            errors=self._errors.items,
+            errors=[*listed, *(e for e in self.file_errors if e not in listed)],
             warnings=self._warnings.items,
             format=self.format,
             error_count=self._errors.count,
