@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from fmops_local import data_cli
+
 
 def _local_env() -> dict[str, str]:
     """Settings written by ``fmops local up`` / ``fmops demo --interactive`` for other terminals."""
@@ -158,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--api-url")
     show.add_argument("--region")
     show.set_defaults(func=cmd_run_show)
+
+    data_cli.add_parser(sub)
 
     code = sub.add_parser("code", help="training code").add_subparsers(dest="action", required=True)
     publish = code.add_parser("publish", help="upload training/ as sourcedir.tar.gz to the artifacts bucket")
