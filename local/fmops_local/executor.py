@@ -361,19 +361,34 @@ class _TrainingBox:
             s3.upload_file(str(out), bucket, key.rsplit("/", 1)[0] + "/output.tar.gz")
 
 
+def _text(content: Any) -> str:
+    return content if isinstance(content, str) else " ".join(block.get("text", "") for block in content)
+
+
+def _as_classification(record: dict[str, Any]) -> dict[str, str] | None:
+    """A Bedrock training record (prompt/completion or a one-turn conversation) as ``{"text", "label"}``."""
+    if "prompt" in record and "completion" in record:
+        return {"text": record["prompt"], "label": str(record["completion"]).strip()}
+    messages = record.get("messages")
+    if isinstance(messages, list) and len(messages) >= 2:
+        return {"text": _text(messages[-2]["content"]), "label": _text(messages[-1]["content"]).strip()}
+    if "text" in record and "label" in record:
+        return {"text": record["text"], "label": record["label"]}
+    return None
+
+
 def _convert_bedrock_channel(s3: Any, uri: str, dest: Path) -> None:
-    """Bedrock prompt/completion JSONL → the classification records of ``train.py`` (completion = label)."""
+    """Bedrock training JSONL → the classification records of ``train.py`` (the completion, or the
+    assistant's turn, is the label)."""
     files = download_prefix(s3, uri, dest / "_raw")
     with open(dest / "data.jsonl", "w", encoding="utf-8") as out:
         for path in files:
             for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
                 if not line.strip():
                     continue
-                record = json.loads(line)
-                if "prompt" in record and "completion" in record:
-                    record = {"text": record["prompt"], "label": str(record["completion"]).strip()}
-                elif not ("text" in record and "label" in record):
-                    raise ValueError(f"{uri} line {line_no}: expected prompt/completion fields")
+                record = _as_classification(json.loads(line))
+                if record is None:
+                    raise ValueError(f"{uri} line {line_no}: expected prompt/completion or conversation fields")
                 out.write(json.dumps(record) + "\n")
     shutil.rmtree(dest / "_raw")
 

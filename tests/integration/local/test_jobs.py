@@ -162,3 +162,23 @@ def test_processing_job_maps_inputs_and_outputs(aws):
     assert result["status"] == "SUCCEEDED", result
     body = aws.client("s3").get_object(Bucket=BUCKET, Key="processed/sum.json")["Body"].read()
     assert json.loads(body) == {"total": 7}
+
+
+def test_bedrock_training_records_of_every_format_become_classification_records() -> None:
+    from fmops_local.executor import _as_classification
+
+    conversation = {
+        "schemaVersion": "bedrock-conversation-2024",
+        "messages": [
+            {"role": "user", "content": [{"text": "Classify: great"}]},
+            {"role": "assistant", "content": [{"text": "pos"}]},
+        ],
+    }
+    legacy = {"messages": [{"role": "user", "content": "Classify: bad"}, {"role": "assistant", "content": "neg"}]}
+    assert _as_classification({"prompt": "Classify: ok", "completion": " pos"}) == {
+        "text": "Classify: ok",
+        "label": "pos",
+    }
+    assert _as_classification(conversation) == {"text": "Classify: great", "label": "pos"}
+    assert _as_classification(legacy) == {"text": "Classify: bad", "label": "neg"}
+    assert _as_classification({"foo": 1}) is None

@@ -180,7 +180,7 @@ def test_bedrock_runs_get_prompt_completion_files_checked_against_the_model(aws:
 
 
 def test_bedrock_model_limits_end_the_run_before_training(aws: FakeAws) -> None:
-    # Claude 3 Haiku needs at least 32 training records and the conversation format.
+    # Claude 3 Haiku needs at least 32 training records.
     run = _run(aws, jsonl(*sample_records(20)), backend="bedrock", base_model="anthropic.claude-3-haiku-20240307-v1:0")
     with pytest.raises(DatasetValidationError) as caught:
         validate_dataset(run, s3=aws.s3, settings=CommonSettings.from_env(aws.env))
@@ -253,3 +253,21 @@ def test_whole_file_problems_are_listed_even_past_max_errors() -> None:
     codes = [e.code for e in prepared.report.errors]
     assert codes == ["not_object", "not_object", "too_few_records"]
     assert prepared.report.error_count == 6
+
+
+@pytest.mark.parametrize(
+    ("base_model", "expected"),
+    [
+        ("amazon.titan-text-express-v1", {"prompt", "completion"}),
+        ("amazon.nova-micro-v1:0:128k", {"schemaVersion", "messages"}),
+        ("anthropic.claude-3-haiku-20240307-v1:0", {"messages"}),
+    ],
+)
+def test_bedrock_files_are_written_in_the_format_the_base_model_takes(
+    aws: FakeAws, base_model: str, expected: set[str]
+) -> None:
+    run = _run(aws, jsonl(*sample_records(60)), backend="bedrock", base_model=base_model)
+    info = validate_dataset(run, s3=aws.s3, settings=CommonSettings.from_env(aws.env))
+    assert info.bedrock_train_uri
+    first = json.loads(aws.read(info.bedrock_train_uri).splitlines()[0])
+    assert set(first) == expected

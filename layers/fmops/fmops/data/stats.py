@@ -519,13 +519,9 @@ class StatsValidator(Validator):
     ``StatsCollector`` counts line errors itself, so ``stats_validator`` keeps none of them in memory.
     """
 
-    def __init__(self, **options: Any) -> None:
-        self.file_issues: list[Issue] = []
-        super().__init__(**options)
-
-    def _file_error(self, code: str, message: str) -> None:
-        self.file_issues.append(Issue(0, None, code, message))
-        super()._file_error(code, message)
+    @property
+    def file_issues(self) -> list[Issue]:
+        return self.file_errors
 
 
 def stats_validator(

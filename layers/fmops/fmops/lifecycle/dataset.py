@@ -18,7 +18,7 @@ from fmops.aws.s3 import S3Storage
 from fmops.config import CommonSettings
 from fmops.data.formats import bedrock_line
 from fmops.data.jsonl import ClassificationRecord
-from fmops.data.limits import get_limits
+from fmops.data.limits import ModelLimits, get_limits
 from fmops.data.lines import iter_line_batches
 from fmops.data.prepare import PreparedDataset, PreparedFile, prepare_dataset, store_s3
 from fmops.data.validate import Issue, ValidationReport, Validator
@@ -95,6 +95,7 @@ def _bedrock_files(
     except UnknownModelError:
         limits = None
         logger.warning("no data limits known for the base model", extra={"base_model": run.base_model})
+    data_format = bedrock_format(limits)
     out: dict[str, PreparedFile] = {}
     for name in ("train", "validation"):
         source = prepared.files[name]
@@ -102,8 +103,8 @@ def _bedrock_files(
         source.spool.seek(0)
         for line in source.spool:
             obj = json.loads(line)
-            converted.write(bedrock_line(ClassificationRecord(obj["text"], obj["label"]), labels))
-        validator = Validator(data_format="prompt-completion", limits=limits, role=name, max_errors=MAX_REPORTED_ERRORS)
+            converted.write(bedrock_line(ClassificationRecord(obj["text"], obj["label"]), labels, data_format))
+        validator = Validator(data_format=data_format, limits=limits, role=name, max_errors=MAX_REPORTED_ERRORS)
         converted.spool.seek(0)
         for _ in validator.check_chunks(_blocks(converted.spool)):
             pass
@@ -115,6 +116,14 @@ def _bedrock_files(
             raise _fail(run, s3, settings, report, None)
         out[converted.name] = converted
     return out
+
+
+def bedrock_format(limits: ModelLimits | None) -> str:
+    """The data format to write for a Bedrock base model: prompt/completion where it takes it, else a
+    conversation format (Nova and Llama 3.2 take ``conversation``, Claude 3 Haiku ``conversation-legacy``)."""
+    if limits is None or "prompt-completion" in limits.formats:
+        return "prompt-completion"
+    return "conversation" if "conversation" in limits.formats else "conversation-legacy"
 
 
 def _blocks(spool: Any) -> Iterable[bytes]:
