@@ -65,7 +65,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         role=args.split,
         max_errors=args.max_errors,
     )
-    for _ in validator.check_chunks(read_chunks(args.file)):
+    for _ in validator.check_chunks(read_chunks(args.file), emit_valid=False):
         pass
     report = validator.report()
     if args.format == "json":

@@ -189,8 +189,13 @@ class Validator:
         )
 
     # -- checking -----------------------------------------------------------------------------------
-    def check_chunks(self, chunks: Iterable[bytes], *, hash_file: bool = True) -> Iterator[Checked]:
-        """Check a whole file given as byte chunks (file-level rules included)."""
+    def check_chunks(
+        self, chunks: Iterable[bytes], *, hash_file: bool = True, emit_valid: bool = True
+    ) -> Iterator[Checked]:
+        """Check a whole file given as byte chunks (file-level rules included).
+
+        With ``emit_valid`` False only the lines with problems are yielded (plain validation: faster).
+        """
         hashing = HashingChunks(chunks)
         stream = iter(hashing)
         first = next(stream, b"")
@@ -203,7 +208,8 @@ class Validator:
             yield first
             yield from stream
 
-        yield from self.check_lines(iter_line_batches(_all(), max_line_bytes=self.max_line_bytes))
+        batches = iter_line_batches(_all(), max_line_bytes=self.max_line_bytes)
+        yield from self.check_lines(batches, emit_valid=emit_valid)
         self.bytes = hashing.size
         self.sha256 = hashing.sha256 if hash_file else None
         self.finish()
@@ -236,7 +242,9 @@ class Validator:
                 "file_too_large", f"{self.bytes:,} bytes; {limits.model_id} takes at most {size:,} ({self.role})"
             )
 
-    def check_lines(self, batches: Iterable[LineBatch], *, line_offset: int = 0) -> Iterator[Checked]:
+    def check_lines(
+        self, batches: Iterable[LineBatch], *, line_offset: int = 0, emit_valid: bool = True
+    ) -> Iterator[Checked]:
         """Check lines (of a whole file or of a shard; ``line_offset`` makes shard line numbers global)."""
         # The hot loop of the whole data path: locals only, no per-line allocation on the valid path.
         decode = self._decoders[self.format].decode if self.format else None
@@ -291,7 +299,8 @@ class Validator:
                                     record = None  # the diagnosis names the key
                             if record is not None and rules_ok and chars <= budget:
                                 valid += 1
-                                yield _new(Checked, (number, data, record, no_issues))
+                                if emit_valid:
+                                    yield _new(Checked, (number, data, record, no_issues))
                                 continue
                     if record is not None:
                         problems, chars = check_record(record)
@@ -309,7 +318,8 @@ class Validator:
                         yield _new(Checked, (number, data, None, issues))
                     else:
                         valid += 1
-                        yield _new(Checked, (number, data, record, no_issues))
+                        if emit_valid:
+                            yield _new(Checked, (number, data, record, no_issues))
         finally:
             self.records += records
             self.valid_records += valid
@@ -362,6 +372,6 @@ class Validator:
 def validate_chunks(chunks: Iterable[bytes], **options: Any) -> ValidationReport:
     """Validate a whole file given as byte chunks and return its report (see ``Validator`` for options)."""
     validator = Validator(**options)
-    for _ in validator.check_chunks(chunks):
+    for _ in validator.check_chunks(chunks, emit_valid=False):
         pass
     return validator.report()

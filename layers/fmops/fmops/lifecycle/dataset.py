@@ -106,7 +106,7 @@ def _bedrock_files(
             converted.write(bedrock_line(ClassificationRecord(obj["text"], obj["label"]), labels, data_format))
         validator = Validator(data_format=data_format, limits=limits, role=name, max_errors=MAX_REPORTED_ERRORS)
         converted.spool.seek(0)
-        for _ in validator.check_chunks(_blocks(converted.spool)):
+        for _ in validator.check_chunks(_blocks(converted.spool), emit_valid=False):
             pass
         report = validator.report()
         if not report.valid:
@@ -154,7 +154,7 @@ def validate_shard(run: RunRequest, shard: Shard, *, s3: S3Storage, settings: Co
     chunks = s3.open_range(source.bucket, source.key, source.version_id, read_from)
     validator = Validator(data_format=DATA_FORMAT, max_errors=MAX_REPORTED_ERRORS)
     batches = iter_line_batches(chunks, skip_partial_first=shard.start > 0, stop_at=shard.end - read_from)
-    for _ in validator.check_lines(batches):
+    for _ in validator.check_lines(batches, emit_valid=False):
         pass
     report = validator.report()
     document = {"index": shard.index, "start": shard.start, "end": shard.end, **report.as_dict()}
