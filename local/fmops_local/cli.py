@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fmops_local import data_cli
+from fmops_local import data_cli, eval_cmd
 
 
 def _local_env() -> dict[str, str]:
@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_run_show)
 
     data_cli.add_parser(sub)
+    eval_cmd.add_parser(sub)
 
     code = sub.add_parser("code", help="training code").add_subparsers(dest="action", required=True)
     publish = code.add_parser("publish", help="upload training/ as sourcedir.tar.gz to the artifacts bucket")

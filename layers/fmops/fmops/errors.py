@@ -101,3 +101,21 @@ class UnknownModelError(FmopsError):
         super().__init__(
             f"unknown base model {model_id!r}: fmops has no data limits for it (known: {', '.join(self.known)})"
         )
+
+
+class MetricInputError(FmopsError):
+    """Rows given to ``fmops.metrics.compute_metrics`` are malformed: empty input, a missing field, a wrong type.
+
+    ``line`` is the 1-based number of the offending row (None when the error is about the input as a whole).
+    """
+
+    def __init__(self, reason: str, line: int | None = None, field: str | None = None) -> None:
+        self.reason = reason
+        self.line = line
+        self.field = field
+        where = []
+        if line is not None:
+            where.append(f"row {line}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        super().__init__(": ".join([*where, reason]))

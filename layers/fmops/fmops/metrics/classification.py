@@ -1,15 +1,28 @@
 """Accuracy, per-class precision/recall/F1, macro/weighted/micro averages, confusion matrix.
 
-Definitions follow scikit-learn (``zero_division=0``): labels default to the sorted union of the true
-and predicted labels; a class with no prediction has precision 0, a class with no support recall 0.
+Definitions follow scikit-learn's ``precision_recall_fscore_support``:
+
+- labels default to the sorted union of the true and predicted labels; with explicit ``labels`` the per-class
+  counts still see every sample (a prediction of a listed label counts even when the true label is not listed),
+  and micro averages sum the counts of the listed labels only;
+- F1 is ``2 tp / (true + predicted)`` (scikit-learn's formula, not the harmonic mean of rounded ratios);
+- ``zero_division`` is what an undefined ratio (a 0 denominator) becomes: ``"warn"`` (the default) gives 0.0
+  like scikit-learn, but without the warning; ``0.0`` / ``1.0`` give that value; ``nan`` gives NaN, which the
+  averages then skip (scikit-learn's ``_nanaverage``). Weighted averages weight by support; when every listed
+  label has support 0 they fall back to the plain mean, as scikit-learn does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal, TypedDict
+import math
+from collections import Counter
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Literal, TypedDict, TypeVar
 
 Average = Literal["macro", "weighted", "micro"]
+ZeroDivision = Literal["warn"] | float
+
+L = TypeVar("L", bound=Hashable)
 
 
 class ClassScores(TypedDict):
@@ -36,35 +49,102 @@ class ClassificationReport(TypedDict):
     support: int
 
 
-def _check(y_true: Sequence[str], y_pred: Sequence[str]) -> None:
+def zero_division_value(zero_division: ZeroDivision) -> float:
+    """The value an undefined ratio takes (scikit-learn's ``_check_zero_division``).
+
+    Raises:
+        ValueError: anything but ``"warn"``, 0, 1 or NaN.
+    """
+    if isinstance(zero_division, str):
+        if zero_division == "warn":
+            return 0.0
+    elif isinstance(zero_division, int | float) and not isinstance(zero_division, bool):
+        if zero_division in (0, 1):
+            return float(zero_division)
+        if math.isnan(zero_division):
+            return math.nan
+    raise ValueError(f'zero_division must be "warn", 0.0, 1.0 or nan, not {zero_division!r}')
+
+
+def _check(y_true: Sequence[object], y_pred: Sequence[object]) -> None:
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} items, y_pred {len(y_pred)}")
     if not y_true:
         raise ValueError("no samples")
 
 
-def _labels(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None) -> list[str]:
-    return list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
+def _labels(y_true: Sequence[L], y_pred: Sequence[L], labels: Sequence[L] | None) -> list[L]:
+    return list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))  # type: ignore[type-var]
 
 
-def _div(num: float, den: float) -> float:
-    return num / den if den else 0.0
+def divide(numerator: float, denominator: float, zero: float) -> float:
+    """``numerator / denominator``, or ``zero`` when the denominator is 0."""
+    return numerator / denominator if denominator else zero
 
 
-def _f1(precision: float, recall: float) -> float:
-    return _div(2 * precision * recall, precision + recall)
+def nan_average(values: Sequence[float], weights: Sequence[float] | None = None) -> float:
+    """Mean (weighted when ``weights``) skipping NaN; NaN when empty or all NaN; plain mean when weights sum to 0."""
+    kept = [(v, 1.0 if weights is None else weights[i]) for i, v in enumerate(values) if not math.isnan(v)]
+    if not kept:
+        return math.nan
+    total_weight = sum(w for _, w in kept)
+    if weights is None or not total_weight:
+        return sum(v for v, _ in kept) / len(kept)
+    return sum(v * w for v, w in kept) / total_weight
 
 
-def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
+def prf_from_counts(
+    tp: Sequence[int], predicted: Sequence[int], true: Sequence[int], zero: float
+) -> tuple[list[float], list[float], list[float]]:
+    """Per-label precision, recall, F1 from true-positive, predicted and true counts."""
+    precision = [divide(t, p, zero) for t, p in zip(tp, predicted, strict=True)]
+    recall = [divide(t, s, zero) for t, s in zip(tp, true, strict=True)]
+    f1 = [divide(2.0 * t, s + p, zero) for t, p, s in zip(tp, predicted, true, strict=True)]
+    return precision, recall, f1
+
+
+def averages_from_counts(
+    tp: Sequence[int], predicted: Sequence[int], true: Sequence[int], zero: float
+) -> dict[Average, tuple[float, float, float]]:
+    """Macro, weighted and micro (precision, recall, F1) from per-label counts (scikit-learn's rules)."""
+    precision, recall, f1 = prf_from_counts(tp, predicted, true, zero)
+    macro = (nan_average(precision), nan_average(recall), nan_average(f1))
+    weighted = (nan_average(precision, true), nan_average(recall, true), nan_average(f1, true))
+    tp_all, predicted_all, true_all = sum(tp), sum(predicted), sum(true)
+    micro = (
+        divide(tp_all, predicted_all, zero),
+        divide(tp_all, true_all, zero),
+        divide(2.0 * tp_all, true_all + predicted_all, zero),
+    )
+    return {"macro": macro, "weighted": weighted, "micro": micro}
+
+
+def label_counts(
+    y_true: Iterable[L], y_pred: Iterable[L], names: Sequence[L]
+) -> tuple[list[int], list[int], list[int]]:
+    """``(tp, predicted, true)`` per label of ``names``, counted over every sample."""
+    true_counts: Counter[L] = Counter()
+    pred_counts: Counter[L] = Counter()
+    tp_counts: Counter[L] = Counter()
+    for t, p in zip(y_true, y_pred, strict=True):
+        true_counts[t] += 1
+        pred_counts[p] += 1
+        if t == p:
+            tp_counts[t] += 1
+    return [tp_counts[n] for n in names], [pred_counts[n] for n in names], [true_counts[n] for n in names]
+
+
+def accuracy(y_true: Sequence[L], y_pred: Sequence[L]) -> float:
     """Fraction of exact matches."""
     _check(y_true, y_pred)
     return sum(t == p for t, p in zip(y_true, y_pred, strict=True)) / len(y_true)
 
 
-def confusion_matrix(
-    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None
-) -> list[list[int]]:
-    """``matrix[i][j]``: samples of true label ``labels[i]`` predicted as ``labels[j]``."""
+def confusion_matrix(y_true: Sequence[L], y_pred: Sequence[L], labels: Sequence[L] | None = None) -> list[list[int]]:
+    """``matrix[i][j]``: samples of true label ``labels[i]`` predicted as ``labels[j]``.
+
+    Samples whose true or predicted label is not in ``labels`` are left out (as in scikit-learn).
+    """
     _check(y_true, y_pred)
     names = _labels(y_true, y_pred, labels)
     index = {label: i for i, label in enumerate(names)}
@@ -75,63 +155,53 @@ def confusion_matrix(
     return matrix
 
 
-def _per_class(matrix: list[list[int]], names: list[str]) -> dict[str, ClassScores]:
-    scores: dict[str, ClassScores] = {}
-    for i, label in enumerate(names):
-        tp = matrix[i][i]
-        predicted = sum(row[i] for row in matrix)
-        support = sum(matrix[i])
-        precision = _div(tp, predicted)
-        recall = _div(tp, support)
-        scores[label] = {"precision": precision, "recall": recall, "f1": _f1(precision, recall), "support": support}
-    return scores
-
-
-def precision_recall_f1(
-    y_true: Sequence[str],
-    y_pred: Sequence[str],
-    average: Average = "macro",
-    labels: Sequence[str] | None = None,
-) -> tuple[float, float, float]:
-    """Averaged precision, recall and F1."""
+def per_class_scores(
+    y_true: Sequence[L],
+    y_pred: Sequence[L],
+    labels: Sequence[L] | None = None,
+    zero_division: ZeroDivision = "warn",
+) -> dict[L, ClassScores]:
+    """Precision, recall, F1 and support of each label."""
+    _check(y_true, y_pred)
+    zero = zero_division_value(zero_division)
     names = _labels(y_true, y_pred, labels)
-    matrix = confusion_matrix(y_true, y_pred, names)
-    return _averages(matrix, names, _per_class(matrix, names))[average]
-
-
-def _averages(
-    matrix: list[list[int]], names: list[str], per_class: dict[str, ClassScores]
-) -> dict[Average, tuple[float, float, float]]:
-    count = len(names)
-    total_support = sum(s["support"] for s in per_class.values())
-    scores = list(per_class.values())
-    columns = [
-        [s["precision"] for s in scores],
-        [s["recall"] for s in scores],
-        [s["f1"] for s in scores],
-    ]
-    supports = [s["support"] for s in scores]
-    macro = [_div(sum(column), count) for column in columns]
-    weighted = [_div(sum(v * n for v, n in zip(column, supports, strict=True)), total_support) for column in columns]
-    tp = sum(matrix[i][i] for i in range(count))
-    predicted = sum(sum(row) for row in matrix)
-    micro_p = _div(tp, predicted)
-    micro_r = _div(tp, total_support)
+    tp, predicted, true = label_counts(y_true, y_pred, names)
+    precision, recall, f1 = prf_from_counts(tp, predicted, true, zero)
     return {
-        "macro": (macro[0], macro[1], macro[2]),
-        "weighted": (weighted[0], weighted[1], weighted[2]),
-        "micro": (micro_p, micro_r, _f1(micro_p, micro_r)),
+        name: {"precision": precision[i], "recall": recall[i], "f1": f1[i], "support": true[i]}
+        for i, name in enumerate(names)
     }
 
 
-def classification_report(
-    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None
-) -> ClassificationReport:
-    """Every metric above in one pass over the confusion matrix."""
+def precision_recall_f1(
+    y_true: Sequence[L],
+    y_pred: Sequence[L],
+    average: Average = "macro",
+    labels: Sequence[L] | None = None,
+    zero_division: ZeroDivision = "warn",
+) -> tuple[float, float, float]:
+    """Averaged precision, recall and F1 (``average``: macro, weighted or micro)."""
+    if average not in ("macro", "weighted", "micro"):
+        raise ValueError(f"average must be macro, weighted or micro, not {average!r}")
+    _check(y_true, y_pred)
+    zero = zero_division_value(zero_division)
     names = _labels(y_true, y_pred, labels)
-    matrix = confusion_matrix(y_true, y_pred, names)
-    per_class = _per_class(matrix, names)
-    avg = _averages(matrix, names, per_class)
+    return averages_from_counts(*label_counts(y_true, y_pred, names), zero)[average]
+
+
+def classification_report(
+    y_true: Sequence[str],
+    y_pred: Sequence[str],
+    labels: Sequence[str] | None = None,
+    zero_division: ZeroDivision = "warn",
+) -> ClassificationReport:
+    """Every metric above in one pass over the data."""
+    _check(y_true, y_pred)
+    zero = zero_division_value(zero_division)
+    names = _labels(y_true, y_pred, labels)
+    tp, predicted, true = label_counts(y_true, y_pred, names)
+    precision, recall, f1 = prf_from_counts(tp, predicted, true, zero)
+    avg = averages_from_counts(tp, predicted, true, zero)
     return {
         "labels": names,
         "accuracy": accuracy(y_true, y_pred),
@@ -144,7 +214,10 @@ def classification_report(
         "precision_micro": avg["micro"][0],
         "recall_micro": avg["micro"][1],
         "f1_micro": avg["micro"][2],
-        "per_class": per_class,
-        "confusion_matrix": matrix,
+        "per_class": {
+            name: {"precision": precision[i], "recall": recall[i], "f1": f1[i], "support": true[i]}
+            for i, name in enumerate(names)
+        },
+        "confusion_matrix": confusion_matrix(y_true, y_pred, names),
         "support": len(y_true),
     }
