@@ -1,4 +1,4 @@
-"""ApprovalApiFunction: the REST API (runs and approvals), IAM auth."""
+"""ApprovalApiFunction: the REST API (runs, approvals and the model registry), IAM auth."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from fmops.api import ApiServices, create_app
 from fmops.aws.dynamodb import Table
+from fmops.aws.s3 import S3Storage
 from fmops.aws.sagemaker import SageMaker
 from fmops.aws.stepfunctions import StepFunctions
 from fmops.config import CommonSettings
@@ -26,6 +27,8 @@ def _app() -> APIGatewayRestResolver:
             approvals=Table(settings.approvals_table),
             sagemaker=SageMaker(),
             sfn=StepFunctions(),
+            s3=S3Storage(kms_key_id=settings.kms_key_arn),
+            reports_bucket=settings.reports_bucket,
         )
     )
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import boto3
 import requests
@@ -61,3 +63,28 @@ class ApiClient:
         if decision not in ("approve", "reject"):
             raise ValueError("decision must be approve or reject")
         return self.request("POST", f"/approvals/{run_id}/{decision}", {"reason": reason})
+
+    # Model registry: one model package group per use case.
+
+    def models(self, group: str) -> Any:
+        """GET /models/{group}: the group's versions, newest first."""
+        return self.request("GET", f"/models/{quote(group, safe='')}")
+
+    def model(self, group: str, version: int) -> Any:
+        """GET /models/{group}/{version}: status, metadata, metrics, inference spec, approval history."""
+        return self.request("GET", f"/models/{quote(group, safe='')}/{int(version)}")
+
+    def model_lineage(self, group: str, version: int) -> Any:
+        """GET /models/{group}/{version}/lineage."""
+        return self.request("GET", f"/models/{quote(group, safe='')}/{int(version)}/lineage")
+
+    def compare_models(self, group: str, versions: Sequence[int]) -> Any:
+        """GET /models/{group}/compare?versions=1,2,...: metrics side by side and paired tests."""
+        query = urlencode({"versions": ",".join(str(int(v)) for v in versions)})
+        return self.request("GET", f"/models/{quote(group, safe='')}/compare?{query}")
+
+    def decide_model(self, group: str, version: int, decision: str, reason: str) -> Any:
+        """POST /models/{group}/{version}/approve|reject with ``{"reason": ...}``."""
+        if decision not in ("approve", "reject"):
+            raise ValueError("decision must be approve or reject")
+        return self.request("POST", f"/models/{quote(group, safe='')}/{int(version)}/{decision}", {"reason": reason})

@@ -67,6 +67,7 @@ FUNCTIONS: dict[str, tuple[str, set[str], set[str]]] = {
             "sagemaker:CreateModelPackageGroup",
             "sagemaker:CreateModelPackage",
             "sagemaker:DescribeModelPackageGroup",
+            "s3:GetObject",
             "s3:PutObject",
             "dynamodb:UpdateItem",
         },
@@ -90,6 +91,10 @@ FUNCTIONS: dict[str, tuple[str, set[str], set[str]]] = {
             "states:SendTaskFailure",
             "sagemaker:UpdateModelPackage",
             "sagemaker:DescribeModelPackage",
+            "sagemaker:ListModelPackages",
+            "sagemaker:DescribeModelPackageGroup",
+            "s3:GetObject",
+            "s3:PutObject",
         },
     ),
     "DeployModelFunction": (
@@ -151,6 +156,12 @@ API_ROUTES = {
     ("GET", "/approvals/{run_id}"),
     ("POST", "/approvals/{run_id}/approve"),
     ("POST", "/approvals/{run_id}/reject"),
+    ("GET", "/models/{group}"),
+    ("GET", "/models/{group}/compare"),
+    ("GET", "/models/{group}/{version}"),
+    ("GET", "/models/{group}/{version}/lineage"),
+    ("POST", "/models/{group}/{version}/approve"),
+    ("POST", "/models/{group}/{version}/reject"),
 }
 
 # Resources that take tags but carry none in the template, each with the reason.

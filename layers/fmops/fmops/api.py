@@ -1,7 +1,9 @@
-"""The REST API (API Gateway, IAM auth): runs and approvals.
+"""The REST API (API Gateway, IAM auth): runs, approvals and the model registry.
 
 Routes: GET /runs/{run_id}, GET /approvals, GET /approvals/{run_id},
-POST /approvals/{run_id}/approve and /reject with body ``{"reason": "..."}``.
+POST /approvals/{run_id}/approve and /reject with body ``{"reason": "..."}``;
+GET /models/{group}, GET /models/{group}/compare?versions=1,2[,...], GET /models/{group}/{version},
+GET /models/{group}/{version}/lineage, POST /models/{group}/{version}/approve and /reject (body ``{"reason"}``).
 The approver is the caller's IAM identity (``requestContext.identity.userArn``); without one: 401.
 Errors are mapped to JSON responses in one place: 400 (with the field), 401, 404, 409, 503, 500.
 """
@@ -11,12 +13,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 
 from fmops.aws.dynamodb import Table
+from fmops.aws.s3 import S3Storage
 from fmops.aws.sagemaker import SageMaker
 from fmops.aws.stepfunctions import StepFunctions
 from fmops.errors import (
@@ -31,6 +34,7 @@ from fmops.errors import (
 from fmops.lifecycle import approval
 from fmops.lifecycle._common import Clock, utcnow
 from fmops.observability import logger
+from fmops.registry import Registry, WorkflowApprovalPendingError, parse_versions, validate_version
 from fmops.schemas.api import DecisionBody, ErrorBody
 from fmops.schemas.base import parse
 from fmops.schemas.run import RUN_ID_PATTERN
@@ -41,6 +45,7 @@ STATUS_BY_ERROR: tuple[tuple[type[FmopsError], int], ...] = (
     (ApprovalNotFoundError, 404),
     (ResourceNotFoundError, 404),
     (ApprovalAlreadyDecidedError, 409),
+    (WorkflowApprovalPendingError, 409),
     (TransientAwsError, 503),
 )
 
@@ -54,6 +59,8 @@ class ApiServices:
     sagemaker: SageMaker
     sfn: StepFunctions
     clock: Clock = utcnow
+    s3: S3Storage | None = None  # approval histories, lineage and predictions (a default client when None)
+    reports_bucket: str | None = None
 
 
 def _json(status: int, body: dict[str, Any]) -> Response[str]:
@@ -82,6 +89,14 @@ def _run_id(value: str) -> str:
 def create_app(services: ApiServices) -> APIGatewayRestResolver:
     """A resolver with the routes bound to ``services``."""
     app = APIGatewayRestResolver()
+    s3 = services.s3 or S3Storage()
+    registry = Registry(
+        services.sagemaker,
+        s3,
+        reports_bucket=services.reports_bucket,
+        approvals=services.approvals,
+        clock=services.clock,
+    )
 
     def approver() -> str:
         identity = app.current_event.request_context.identity
@@ -126,6 +141,8 @@ def create_app(services: ApiServices) -> APIGatewayRestResolver:
             sagemaker=services.sagemaker,
             sfn=services.sfn,
             clock=services.clock,
+            s3=s3,
+            reports_bucket=services.reports_bucket,
         )
         return result.model_dump(mode="json")
 
@@ -136,6 +153,41 @@ def create_app(services: ApiServices) -> APIGatewayRestResolver:
     @app.post("/approvals/<run_id>/reject")
     def reject(run_id: str) -> dict[str, Any]:
         return decide(run_id, "rejected")
+
+    # Models: /compare is registered before /<version> (routes match in registration order).
+    @app.get("/models/<group>")
+    def list_models(group: str) -> dict[str, Any]:
+        approver()
+        return {"group": group, "versions": registry.list_versions(group)}
+
+    @app.get("/models/<group>/compare")
+    def compare_models(group: str) -> dict[str, Any]:
+        approver()
+        versions = parse_versions(app.current_event.get_query_string_value("versions"))
+        return registry.compare(group, versions)
+
+    @app.get("/models/<group>/<version>")
+    def show_model(group: str, version: str) -> dict[str, Any]:
+        approver()
+        return registry.show(group, validate_version(version))
+
+    @app.get("/models/<group>/<version>/lineage")
+    def model_lineage(group: str, version: str) -> dict[str, Any]:
+        approver()
+        return registry.lineage(group, validate_version(version))
+
+    def decide_model(group: str, version: str, decision: Literal["approve", "reject"]) -> dict[str, Any]:
+        who = approver()
+        request = body()
+        return registry.decide(group, validate_version(version), decision, request.reason, who)
+
+    @app.post("/models/<group>/<version>/approve")
+    def approve_model(group: str, version: str) -> dict[str, Any]:
+        return decide_model(group, version, "approve")
+
+    @app.post("/models/<group>/<version>/reject")
+    def reject_model(group: str, version: str) -> dict[str, Any]:
+        return decide_model(group, version, "reject")
 
     @app.exception_handler(Exception)
     def handle(exc: Exception) -> Response[str]:

@@ -9,7 +9,7 @@ import pytest
 from fmops_testkit import FIXED_NOW, FakeAws, RecordingStepFunctions, fixed_clock, load_event
 
 from fmops.config import RequestApprovalSettings
-from fmops.errors import ApprovalAlreadyDecidedError, ApprovalNotFoundError, AwsRequestError
+from fmops.errors import ApprovalAlreadyDecidedError, ApprovalNotFoundError, ResourceNotFoundError
 from fmops.lifecycle.approval import decide_approval, get_approval, list_approvals, request_approval
 from fmops.schemas import parse
 from fmops.schemas.steps import RequestApprovalEvent
@@ -190,7 +190,7 @@ def test_a_failure_before_the_decision_puts_the_token_back(aws: FakeAws) -> None
     request(aws, "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/99")
     sfn = RecordingStepFunctions()
     # When someone approves, Then the error surfaces, nothing was sent, and the approval is still pending
-    with pytest.raises(AwsRequestError):
+    with pytest.raises(ResourceNotFoundError, match="model package .*/churn/99 does not exist"):
         decide(aws, "approved", sfn)
     assert sfn.calls == []
     assert aws.approvals.get(RUN_ID) is not None

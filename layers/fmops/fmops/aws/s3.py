@@ -95,6 +95,31 @@ class S3Storage(AwsService):
             version = self.client.head_object(Bucket=bucket, Key=key).get("VersionId")
         return None if version in (None, "null") else str(version)
 
+    def head(self, bucket: str, key: str) -> dict[str, Any] | None:
+        """HeadObject (with the SHA-256 checksum when S3 has one), or None when the object does not exist.
+
+        Returns ``{"version_id", "size", "etag", "metadata", "checksum_sha256"}``.
+
+        Raises:
+            TransientAwsError, AwsRequestError.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            raise translate(exc, f"HeadObject s3://{bucket}/{key}") from exc
+        version = response.get("VersionId")
+        return {
+            "version_id": None if version in (None, "null") else str(version),
+            "size": int(response.get("ContentLength") or 0),
+            "etag": str(response.get("ETag") or "").strip('"'),
+            "metadata": {str(k).lower(): str(v) for k, v in (response.get("Metadata") or {}).items()},
+            "checksum_sha256": response.get("ChecksumSHA256"),
+        }
+
     def open_range(self, bucket: str, key: str, version_id: str | None, start: int) -> Iterator[bytes]:
         """The object's bytes from offset ``start`` to the end, streamed (for byte-range shards)."""
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "Range": f"bytes={start}-"}

@@ -78,6 +78,14 @@ class SageMaker(AwsService):
             Tags=tags,
         )
 
+    def describe_model_package_group(self, name: str) -> dict[str, Any] | None:
+        """DescribeModelPackageGroup, or None when there is no such group.
+
+        Raises:
+            TransientAwsError, AwsRequestError.
+        """
+        return self._describe("describe_model_package_group", name, ModelPackageGroupName=name)
+
     def list_model_packages(self, group: str, approval_status: str | None = None) -> list[dict[str, Any]]:
         """Summaries of the group's versions, newest first (an unknown group has none).
 
@@ -139,6 +147,30 @@ class SageMaker(AwsService):
             self.client.update_model_package(
                 ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=description[:1024]
             )
+
+    def update_model_package(
+        self,
+        arn: str,
+        *,
+        status: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """UpdateModelPackage: approval status and description and/or CustomerMetadataProperties (merged into
+        the package's by SageMaker), in one call.
+
+        Raises:
+            TransientAwsError, AwsRequestError.
+        """
+        kwargs: dict[str, Any] = {"ModelPackageArn": arn}
+        if status:
+            kwargs["ModelApprovalStatus"] = status
+        if description is not None:
+            kwargs["ApprovalDescription"] = description[:1024]
+        if metadata:
+            kwargs["CustomerMetadataProperties"] = metadata
+        with translate_errors(f"UpdateModelPackage {arn}"):
+            self.client.update_model_package(**kwargs)
 
     # ------------------------------------------------------------------------------------- serving
 

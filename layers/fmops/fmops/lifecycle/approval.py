@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Literal
 
 from fmops.aws.dynamodb import Table
+from fmops.aws.s3 import S3Storage
 from fmops.aws.sagemaker import SageMaker
 from fmops.aws.sns import Notifier
 from fmops.aws.stepfunctions import StepFunctions
@@ -22,6 +23,7 @@ from fmops.lifecycle._common import (
     utcnow,
 )
 from fmops.observability import logger, metrics
+from fmops.registry import history_entry, record_decision
 from fmops.schemas.api import ApprovalList, DecisionResult, PendingApproval, RunRecord
 from fmops.schemas.steps import ApprovalDecision, ApprovalRequested, RequestApprovalEvent
 
@@ -158,12 +160,16 @@ def decide_approval(
     sagemaker: SageMaker,
     sfn: StepFunctions,
     clock: Clock = utcnow,
+    s3: S3Storage | None = None,
+    reports_bucket: str | None = None,
 ) -> DecisionResult:
     """Approve or reject a pending approval; exactly one decision wins.
 
     The token item is deleted conditionally first, so a second decision (or the failure handler) cannot
-    also act. Then the model package status is set, the waiting state is resumed (SendTaskSuccess) or failed
-    (SendTaskFailure ``ApprovalRejected``), and the run record updated.
+    also act. Then the model package status is set and the decision appended to the package's approval
+    history (``fmops.registry.record_decision``; the full history goes to S3 when ``s3`` is given), the
+    waiting state is resumed (SendTaskSuccess) or failed (SendTaskFailure ``ApprovalRejected``), and the run
+    record updated.
 
     Raises:
         ApprovalNotFoundError: nothing pending for the run (404), or the execution stopped waiting.
@@ -187,8 +193,15 @@ def decide_approval(
     description = f"{decision} by {approver}: {reason}"
     try:
         if package_arn:
-            status = "Approved" if decision == "approved" else "Rejected"
-            sagemaker.update_approval_status(package_arn, status, description)
+            record_decision(
+                sagemaker,
+                s3,
+                package_arn,
+                status="Approved" if decision == "approved" else "Rejected",
+                description=description,
+                entry=history_entry(approver, decided_at, decision, reason),
+                reports_bucket=reports_bucket,
+            )
         if decision == "approved":
             output = ApprovalDecision(decision=decision, approver=approver, reason=reason, decided_at=decided_at)
             sfn.send_task_success(token, output.model_dump(mode="json"), run_id)
@@ -197,8 +210,15 @@ def decide_approval(
     except ApprovalNotFoundError:
         # The execution stopped waiting (timed out or ended): the decision cannot count.
         if package_arn and decision == "approved":
-            sagemaker.update_approval_status(
-                package_arn, "Rejected", f"approval by {approver} arrived after the run stopped waiting"
+            late = f"approval by {approver} arrived after the run stopped waiting"
+            record_decision(
+                sagemaker,
+                s3,
+                package_arn,
+                status="Rejected",
+                description=late,
+                entry=history_entry("fmops", iso(clock()), "rejected", late),
+                reports_bucket=reports_bucket,
             )
         raise
     except Exception:

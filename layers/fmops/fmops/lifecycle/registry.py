@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
+import re
 from typing import Any
 
 from fmops.aws.dynamodb import Table
-from fmops.aws.s3 import S3Storage
+from fmops.aws.s3 import S3Storage, s3_uri, split_uri
 from fmops.aws.sagemaker import SageMaker
 from fmops.config import CommonSettings, RegisterModelSettings
+from fmops.errors import RequestValidationError
 from fmops.lifecycle._common import (
     CODE_KEY,
     STATUS_REGISTERED,
@@ -24,6 +29,76 @@ from fmops.observability import logger, metrics
 from fmops.schemas.steps import GateResult, ModelPackageRef, QualityGateEvent, RegisterModelEvent
 
 METADATA_VALUE_MAX = 256
+# The training code archive is small; above this size its sha256 is not computed at registration (the ETag is
+# recorded instead) unless S3 already holds one (object metadata or an S3 SHA-256 checksum).
+MAX_HASHED_CODE_BYTES = 64 * 1024 * 1024
+SHA256_METADATA_KEYS = ("fmops-sha256", "sha256")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def code_version(s3: S3Storage, bucket: str) -> dict[str, Any] | None:
+    """The training code archive (``code/training/sourcedir.tar.gz``) as registered: URI, S3 version id and sha256.
+
+    Cheapest source first: a ``fmops-sha256``/``sha256`` object metadata value, then S3's full-object SHA-256
+    checksum, then hashing the (small) archive itself; above ``MAX_HASHED_CODE_BYTES`` only the ETag is kept.
+    None when the archive does not exist.
+
+    Raises:
+        TransientAwsError, AwsRequestError.
+    """
+    head = s3.head(bucket, CODE_KEY)
+    if head is None:
+        return None
+    info: dict[str, Any] = {
+        "uri": s3_uri(bucket, CODE_KEY),
+        "version_id": head["version_id"],
+        "etag": head["etag"],
+        "sha256": None,
+        "sha256_source": None,
+    }
+    for key in SHA256_METADATA_KEYS:
+        value = head["metadata"].get(key, "").lower()
+        if _SHA256.match(value):
+            info.update(sha256=value, sha256_source="object metadata")
+            return info
+    checksum = head.get("checksum_sha256")
+    if isinstance(checksum, str) and "-" not in checksum:  # "-N": a checksum of part checksums
+        try:
+            digest = base64.b64decode(checksum, validate=True)
+        except (binascii.Error, ValueError):
+            digest = b""
+        if len(digest) == 32:
+            info.update(sha256=digest.hex(), sha256_source="s3 checksum")
+            return info
+    if head["size"] <= MAX_HASHED_CODE_BYTES:
+        digest_of = hashlib.sha256()
+        for chunk in s3.open(bucket, CODE_KEY, head["version_id"]).iter_chunks():
+            digest_of.update(chunk)
+        info.update(sha256=digest_of.hexdigest(), sha256_source="content")
+    return info
+
+
+def split_checksums(s3: S3Storage, manifest_uri: str) -> dict[str, str]:
+    """``{split name: sha256}`` from the prepared data set's manifest ({} when it is missing or malformed).
+
+    Raises:
+        TransientAwsError, AwsRequestError.
+    """
+    try:
+        bucket, key = split_uri(manifest_uri)
+        found, content = s3.read_json_if_exists(bucket, key)
+        manifest = json.loads(content) if found else {}
+    except (ValueError, RequestValidationError) as exc:
+        logger.warning("manifest not readable", extra={"manifest_uri": manifest_uri, "error": str(exc)})
+        return {}
+    splits = manifest.get("splits") if isinstance(manifest, dict) else None
+    if not isinstance(splits, dict):
+        return {}
+    return {
+        str(name): str(entry["sha256"])
+        for name, entry in splits.items()
+        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+    }
 
 
 def package_description(run_id: str) -> str:
@@ -97,13 +172,18 @@ def register_model(
     statistics_uri = s3.put_json(
         settings.reports_bucket, prefix + "model-quality.json", model_quality_statistics(event)
     )
+    splits = split_checksums(s3, dataset.manifest_uri)
+    # Bedrock customization does not run the training code archive; SageMaker training, evaluation and serving do.
+    code = code_version(s3, settings.artifacts_bucket) if run.backend == "sagemaker" else None
     lineage = {
         "run_id": run.run_id,
-        "dataset": dataset.model_dump(mode="json"),
+        "backend": run.backend,
+        "dataset": {**dataset.model_dump(mode="json"), "test_sha256": splits.get("test"), "split_sha256": splits},
         "hyperparameters": run.hyperparameters,
         "base_model": run.base_model,
         "training": training.model_dump(mode="json"),
         "evaluation": evaluation.model_dump(mode="json"),
+        "code": code,
         "registered_at": iso(clock()),
     }
     lineage_uri = s3.put_json(settings.reports_bucket, prefix + "lineage.json", lineage)
@@ -119,6 +199,8 @@ def register_model(
         "dataset_version_id": dataset.version_id or "",
         "dataset_sha256": dataset.sha256,
         "manifest_uri": dataset.manifest_uri,
+        "test_sha256": splits.get("test", ""),
+        "code_sha256": (code or {}).get("sha256") or "",
         "hyperparameters": hyperparameters,
         "base_model": run.base_model,
         "training_job_arn": training.job_arn,

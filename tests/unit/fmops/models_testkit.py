@@ -1,0 +1,102 @@
+"""Registered model versions for the registry tests: each with its manifest, evaluation and predictions in S3."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from fmops_testkit import FakeAws, fixed_clock, load_event
+
+from fmops.config import RegisterModelSettings
+from fmops.lifecycle._common import CODE_KEY
+from fmops.lifecycle.registry import register_model
+from fmops.schemas import ModelPackageRef, parse
+from fmops.schemas.steps import RegisterModelEvent
+
+CODE_ARCHIVE = b"not really a tar.gz, but the bytes registered as the training code"
+CODE_SHA256 = hashlib.sha256(CODE_ARCHIVE).hexdigest()
+TEST_SPLIT = "a" * 64
+OTHER_TEST_SPLIT = "b" * 64
+LABELS = ("churn", "stay")
+
+
+def publish_code(aws: FakeAws, metadata: dict[str, str] | None = None) -> None:
+    aws.s3_client.put_object(
+        Bucket=aws.env["ARTIFACTS_BUCKET"], Key=CODE_KEY, Body=CODE_ARCHIVE, Metadata=metadata or {}
+    )
+
+
+def predictions_from(correct: list[bool]) -> list[dict[str, Any]]:
+    """predictions.jsonl rows: line i's reference alternates labels; the fine-tuned label is right iff correct[i]."""
+    rows = []
+    for i, right in enumerate(correct):
+        reference = LABELS[i % 2]
+        wrong = LABELS[(i + 1) % 2]
+        predicted = reference if right else wrong
+        rows.append({"line": i + 1, "text": f"t{i}", "reference": reference, "base": wrong, "finetuned": predicted})
+    return rows
+
+
+def register_version(
+    aws: FakeAws,
+    run_id: str,
+    *,
+    correct: list[bool] | None = None,
+    test_sha256: str | None = TEST_SPLIT,
+    backend: str = "sagemaker",
+    use_case: str = "churn",
+    hyperparameters: dict[str, str] | None = None,
+) -> ModelPackageRef:
+    """Register a version of ``use_case`` as the workflow would, with everything the registry reads in S3."""
+    raw = copy.deepcopy(load_event("register_model"))
+    raw["run"].update(run_id=run_id, use_case=use_case, backend=backend)
+    if hyperparameters is not None:
+        raw["run"]["hyperparameters"] = hyperparameters
+    datasets, artifacts, reports = aws.env["DATASETS_BUCKET"], aws.env["ARTIFACTS_BUCKET"], aws.env["REPORTS_BUCKET"]
+    prefix = f"datasets/{use_case}/v-{run_id}/"
+    manifest_uri = f"s3://{datasets}/{prefix}manifest.json"
+    raw["dataset"].update(manifest_uri=manifest_uri, test_uri=f"s3://{datasets}/{prefix}test.jsonl")
+    if test_sha256 is not None:
+        splits = {"train": "c" * 64, "validation": "d" * 64, "test": test_sha256}
+        manifest = {"splits": {name: {"sha256": sha} for name, sha in splits.items()}}
+        aws.s3_client.put_object(Bucket=datasets, Key=f"{prefix}manifest.json", Body=json.dumps(manifest).encode())
+    correct = correct if correct is not None else [True] * 8 + [False] * 2
+    accuracy = sum(correct) / len(correct)
+    raw["evaluation"]["finetuned_metrics"]["accuracy"] = accuracy
+    raw["evaluation"]["test_count"] = len(correct)
+    raw["evaluation"]["evaluation_uri"] = f"s3://{reports}/runs/{run_id}/evaluation.json"
+    raw["evaluation"]["report_uri"] = f"s3://{reports}/runs/{run_id}/report.html"
+    if backend == "bedrock":
+        predictions_key = f"runs/{run_id}/predictions.jsonl"
+        predictions_uri = f"s3://{reports}/{predictions_key}"
+        aws.s3_client.put_object(Bucket=reports, Key=predictions_key, Body=_jsonl(predictions_from(correct)))
+        raw["training"] = {
+            "backend": "bedrock",
+            "job_name": f"{run_id}-train",
+            "job_arn": f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{run_id}",
+            "status": "Completed",
+            "custom_model_arn": f"arn:aws:bedrock:us-east-1:123456789012:custom-model/{run_id}",
+            "output_uri": f"s3://{artifacts}/bedrock/{run_id}/",
+        }
+    else:
+        predictions_key = f"evaluation/{run_id}/predictions.jsonl"
+        predictions_uri = f"s3://{artifacts}/{predictions_key}"
+        aws.s3_client.put_object(Bucket=artifacts, Key=predictions_key, Body=_jsonl(predictions_from(correct)))
+        raw["training"]["job_name"] = f"{run_id}-train"
+        raw["training"]["job_arn"] = f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{run_id}-train"
+    evaluation = {"run_id": run_id, "predictions_uri": predictions_uri, "test_count": len(correct)}
+    aws.s3_client.put_object(Bucket=reports, Key=f"runs/{run_id}/evaluation.json", Body=json.dumps(evaluation).encode())
+    return register_model(
+        parse(RegisterModelEvent, raw),
+        sagemaker=aws.sagemaker,
+        s3=aws.s3,
+        runs=aws.runs,
+        settings=RegisterModelSettings.from_env(),
+        clock=fixed_clock,
+    )
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
