@@ -57,17 +57,16 @@ def _print_report_text(report: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fmops.data.validate import Validator
+    from fmops.data.validate import validate_chunks
 
-    validator = Validator(
+    report = validate_chunks(
+        read_chunks(args.file),
+        hash_file=args.sha256,
         data_format=args.data_format,
         limits=_limits(args.model),
         role=args.split,
         max_errors=args.max_errors,
     )
-    for _ in validator.check_chunks(read_chunks(args.file), emit_valid=False):
-        pass
-    report = validator.report()
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
@@ -185,6 +184,7 @@ def add_parser(sub: Any) -> None:
     validate.add_argument(
         "--split", choices=("train", "validation"), default="train", help="which limits apply (default: train)"
     )
+    validate.add_argument("--sha256", action="store_true", help="also report the file's sha256")
     validate.set_defaults(func=_usage_errors_exit_2(cmd_validate))
 
     split = data.add_parser("split", help="write train/validation/test JSONL and manifest.json")

@@ -11,6 +11,7 @@ The report is the contract of ``fmops data validate --format json`` (docs/DATA.m
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -369,9 +370,20 @@ class Validator:
         )
 
 
-def validate_chunks(chunks: Iterable[bytes], **options: Any) -> ValidationReport:
-    """Validate a whole file given as byte chunks and return its report (see ``Validator`` for options)."""
+def validate_chunks(chunks: Iterable[bytes], *, hash_file: bool = True, **options: Any) -> ValidationReport:
+    """Validate a whole file given as byte chunks and return its report (see ``Validator`` for options).
+
+    ``hash_file`` False leaves the report's ``sha256`` out (about a tenth faster).
+    """
     validator = Validator(**options)
-    for _ in validator.check_chunks(chunks, emit_valid=False):
-        pass
+    # The decoded records hold no reference cycles and die at once; the cycle collector would only walk
+    # them (about 5% of the time). It is off for this loop alone, which runs no caller code.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in validator.check_chunks(chunks, hash_file=hash_file, emit_valid=False):
+            pass
+    finally:
+        if collecting:
+            gc.enable()
     return validator.report()
