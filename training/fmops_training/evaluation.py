@@ -1,4 +1,5 @@
-"""Evaluation job: the fine-tuned model and its exact starting point over every test record."""
+"""Evaluation job: the fine-tuned model, its exact starting point and (optionally) the current champion over
+every test record."""
 
 from __future__ import annotations
 
@@ -34,8 +35,13 @@ def run_evaluation(
     seed: int | None = None,
     batch_size: int = 64,
     echo: Any = print,
+    champion_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Write ``predictions.jsonl`` and ``summary.json`` into ``output_dir``; returns the summary."""
+    """Write ``predictions.jsonl`` and ``summary.json`` into ``output_dir``; returns the summary.
+
+    ``champion_dir``: the current champion's model files or ``model.tar.gz``; its predictions are added to every
+    line (``champion``, ``champion_score``) and to the summary. Its labels may differ from the fine-tuned model's.
+    """
     started = time.perf_counter()
     if batch_size < 1:
         raise ContractError(f"--batch-size must be >= 1, got {batch_size}")
@@ -47,6 +53,8 @@ def run_evaluation(
         max_length = _int_hp(meta, "max_length", 32)
         seed = _int_hp(meta, "seed", 42) if seed is None else seed
         base_name = base_model or str(meta["base_model"])
+        # The champion's files are checked before any model is loaded: a bad champion fails fast.
+        champion_model = None if champion_dir is None else _open_champion(champion_dir, Path(scratch) / "champion")
         # An S3 base model comes as files: the processing input "base_model" next to "model", by convention.
         beside = model_dir.resolve().parent / "base_model"
         if base_name.startswith("s3://") and beside.is_dir():
@@ -92,12 +100,16 @@ def run_evaluation(
         ft_logits = predict_logits(
             finetuned, encode(ft_tokenizer, texts, max_length), ft_tokenizer.pad_token_id, batch_size, device
         )
+        del finetuned
+        champion = None
+        if champion_model is not None:
+            champion = _predict_champion(champion_model, texts, batch_size, device, echo)
     base_pred = base_logits.argmax(dim=-1).tolist()
     ft_probs = torch.softmax(ft_logits, dim=-1)
     ft_score, ft_pred = ft_probs.max(dim=-1)
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    counts = {"base": 0, "finetuned": 0}
+    counts = {"base": 0, "finetuned": 0, "champion": 0}
     per_label: dict[str, dict[str, int]] = {}
     with (output_dir / PREDICTIONS_FILE).open("w", encoding="utf-8") as fh:
         for i, record in enumerate(records):
@@ -116,6 +128,12 @@ def run_evaluation(
                 "finetuned": f,
                 "finetuned_score": round(float(ft_score[i]), 6),
             }
+            if champion is not None:
+                c = champion["labels"][champion["predictions"][i]]
+                row["champion_correct"] = row.get("champion_correct", 0) + (c == record.label)
+                counts["champion"] += c == record.label
+                line["champion"] = c
+                line["champion_score"] = round(champion["scores"][i], 6)
             fh.write(json.dumps(line, ensure_ascii=False) + "\n")
     n = len(records)
     unknown = Counter(r.label for r in records if r.label not in labels)
@@ -130,14 +148,61 @@ def run_evaluation(
         "base_matches_training_start": matches,
         "base": {"correct": counts["base"], "accuracy": counts["base"] / n},
         "finetuned": {"correct": counts["finetuned"], "accuracy": counts["finetuned"] / n},
+        "champion": None
+        if champion is None
+        else {
+            "correct": counts["champion"],
+            "accuracy": counts["champion"] / n,
+            "labels": champion["labels"],
+            "base_model": champion["base_model"],
+            "max_length": champion["max_length"],
+        },
         "per_label": per_label,
         "unknown_reference_labels": dict(unknown),
         "seconds": round(time.perf_counter() - started, 3),
     }
     (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    versus = "" if champion is None else f" (champion {counts['champion'] / n:.4f})"
     echo(
         f"fmops-evaluate: accuracy base {counts['base'] / n:.4f} -> "
-        f"fine-tuned {counts['finetuned'] / n:.4f} over {n} records ({summary['seconds']:.1f} s)",
+        f"fine-tuned {counts['finetuned'] / n:.4f}{versus} over {n} records ({summary['seconds']:.1f} s)",
         flush=True,
     )
     return summary
+
+
+def _open_champion(champion_dir: Path, scratch: Path) -> dict[str, Any]:
+    """The champion's model folder (a ``model.tar.gz`` is extracted into ``scratch``), metadata and labels."""
+    try:
+        folder = locate_model_dir(champion_dir, scratch)
+        meta = read_metadata(folder)
+        labels = read_labels(folder)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"champion: {exc}") from None
+    return {"folder": folder, "meta": meta, "labels": labels, "max_length": _int_hp(meta, "max_length", 32)}
+
+
+def _predict_champion(
+    champion: dict[str, Any], texts: list[str], batch_size: int, device: Any, echo: Any
+) -> dict[str, Any]:
+    """The champion's label index and probability for every text, with its own tokenizer and max_length."""
+    import torch
+
+    from fmops_training.loop import encode, predict_logits
+    from fmops_training.modeling import load_trained, model_labels
+
+    folder, meta, labels, max_length = champion["folder"], champion["meta"], champion["labels"], champion["max_length"]
+    model, tokenizer = load_trained(folder)
+    if model_labels(model) != labels:
+        raise ModelLoadError(f"champion labels.json {labels} disagrees with its model config {model_labels(model)}")
+    echo(f"fmops-evaluate: champion model {folder} (base {meta['base_model']}, labels {labels})", flush=True)
+    model.to(device)
+    logits = predict_logits(model, encode(tokenizer, texts, max_length), tokenizer.pad_token_id, batch_size, device)
+    scores, predictions = torch.softmax(logits, dim=-1).max(dim=-1)
+    return {
+        "labels": labels,
+        "predictions": [int(p) for p in predictions.tolist()],
+        "scores": [float(v) for v in scores.tolist()],
+        "base_model": str(meta["base_model"]),
+        "max_length": max_length,
+    }

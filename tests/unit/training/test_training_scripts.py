@@ -117,6 +117,51 @@ def test_evaluate_compares_base_and_finetuned(evaluated: tuple[Path, subprocess.
     assert sum(v["count"] for v in summary["per_label"].values()) == 100
 
 
+@pytest.mark.slow
+def test_evaluate_predicts_with_the_champion_too(
+    trained: Trained, evaluated: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    # The champion is the same trained model, given as files: its answers must be the fine-tuned model's.
+    assert evaluated[1].returncode == 0, evaluated[1].stderr[-3000:]
+    root, out = evaluated[0].parent, tmp_path / "output"
+    args = ["--model-dir", str(root / "model"), "--test", str(root / "test"), "--output", str(out)]
+    proc = run_script("evaluate.py", [*args, "--champion-model-dir", str(trained.dirs.model)], job_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    before = [json.loads(line) for line in (evaluated[0] / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 100
+    assert all(set(r) == {"line", "text", "reference", "base", "finetuned", "finetuned_score", "champion",
+                          "champion_score"} for r in rows)  # fmt: skip
+    assert [r["champion"] for r in rows] == [r["finetuned"] for r in rows] == [r["finetuned"] for r in before]
+    assert [r["champion_score"] for r in rows] == pytest.approx([r["finetuned_score"] for r in rows], abs=1e-5)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["champion"]["accuracy"] == summary["finetuned"]["accuracy"]
+    assert summary["champion"]["labels"] == ["negative", "positive"]
+    assert sum(v["champion_correct"] for v in summary["per_label"].values()) == summary["champion"]["correct"]
+    assert "fmops-evaluate: champion model" in proc.stdout
+
+
+def test_evaluate_fails_fast_on_a_bad_champion(trained: Trained, tmp_path: Path) -> None:
+    assert trained.proc.returncode == 0, trained.proc.stderr
+    write_jsonl(tmp_path / "processing" / "test" / "t.jsonl", generate(3, seed=0))
+    (tmp_path / "processing" / "champion").mkdir()
+    args = [
+        "--model-dir",
+        str(trained.dirs.model),
+        "--test",
+        str(tmp_path / "processing" / "test"),
+        "--output",
+        str(tmp_path / "processing" / "output"),
+        "--champion-model-dir",
+        str(tmp_path / "processing" / "champion"),
+    ]
+    proc = run_script("evaluate.py", args, job_env(), timeout=60)
+    assert proc.returncode == 1
+    failure = (tmp_path / "processing" / "failure").read_text()
+    assert failure.startswith("ModelLoadError: champion: model dir") and "neither model files" in failure
+    assert not (tmp_path / "processing" / "output" / "predictions.jsonl").exists()
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen[str]

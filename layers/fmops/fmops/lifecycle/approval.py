@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import quote
 
 from fmops.aws.dynamodb import Table
 from fmops.aws.s3 import S3Storage
@@ -34,7 +36,23 @@ REJECTED_ERROR = "ApprovalRejected"
 Decision = Literal["approved", "rejected"]
 
 
-def approval_message(event: RequestApprovalEvent, api_url: str, expires: str) -> str:
+def report_link(report_uri: str, region: str | None = None) -> str:
+    """The report's S3 URI and, with a region (on AWS), its page in the S3 console: an HTTPS link that opens after
+    console sign-in and never expires (a presigned URL would die with the Lambda role's session, before most
+    approval deadlines)."""
+    if not region or not report_uri.startswith("s3://") or "/" not in report_uri[5:]:
+        return report_uri
+    bucket, key = report_uri[5:].split("/", 1)
+    console = f"https://s3.console.aws.amazon.com/s3/object/{quote(bucket)}?region={quote(region)}&prefix={quote(key)}"
+    return f"{report_uri} (open in the S3 console: {console})"
+
+
+def console_region() -> str | None:
+    """The region of the S3 console link: the function's own, None on the local AWS (no console there)."""
+    return None if os.environ.get("AWS_ENDPOINT_URL") else os.environ.get("AWS_REGION")
+
+
+def approval_message(event: RequestApprovalEvent, api_url: str, expires: str, region: str | None = None) -> str:
     """The notification body: what to approve, its metrics, the report, and exactly how to decide."""
     run, evaluation, gate = event.run, event.evaluation, event.gate
     base, tuned = evaluation.base_metrics, evaluation.finetuned_metrics
@@ -52,7 +70,7 @@ def approval_message(event: RequestApprovalEvent, api_url: str, expires: str) ->
             f"accuracy {fmt(tuned.accuracy)} (base {fmt(base.accuracy)}), "
             f"f1_macro {fmt(tuned.f1_macro)} (base {fmt(base.f1_macro)}) on {evaluation.test_count} test records",
             f"Gate: {gate.reason}",
-            f"Report: {evaluation.report_uri}",
+            f"Report: {report_link(evaluation.report_uri, region)}",
             f"Decide before {expires}; without a decision the run fails.",
             "",
             "To approve:",
@@ -105,7 +123,7 @@ def request_approval(
     runs.update(run.run_id, {"status": STATUS_AWAITING_APPROVAL, "updated_at": iso(now)})
     notifier.publish(
         f"fmops: approval needed for {run.run_id}",
-        approval_message(event, settings.api_url, iso(deadline)),
+        approval_message(event, settings.api_url, iso(deadline), console_region()),
         {"run_id": run.run_id, "status": STATUS_AWAITING_APPROVAL},
     )
     metrics.add_metric(name="ApprovalsRequested", unit="Count", value=1)

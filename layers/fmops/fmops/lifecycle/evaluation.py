@@ -1,21 +1,41 @@
-"""Plan the evaluation job, then compute base vs fine-tuned metrics and write evaluation.json + report.html."""
+"""Plan the evaluation job, then compute base vs fine-tuned (vs champion) metrics with confidence intervals and
+paired tests, and write evaluation.json, metrics.csv, predictions.jsonl and report.html.
+
+What a person can trust in the numbers:
+
+- every headline metric has a seeded percentile bootstrap 95% interval (``fmops.metrics.compute_metrics``);
+- the fine-tuned model is compared with the base model and with the current champion (the newest Approved
+  package of the use case's group, evaluated by the same processing job on the same test split) by McNemar's
+  test on per-example correctness and by a paired bootstrap of the gate metric (``fmops.metrics.stats``);
+- the same seed and the same predictions always give the same numbers.
+"""
 
 from __future__ import annotations
 
+import csv
+import heapq
+import io
 import json
-from collections.abc import Iterator
-from typing import Any
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, NamedTuple
 
 from fmops.aws.bedrock import BedrockRuntime
-from fmops.aws.s3 import S3Storage, split_uri
+from fmops.aws.s3 import S3Storage, s3_uri, split_uri
+from fmops.aws.sagemaker import SageMaker
 from fmops.config import CommonSettings, PlanEvaluationSettings
 from fmops.data.formats import classification_prompt
 from fmops.data.jsonl import HashingLineReader, parse_classification_line
-from fmops.errors import DatasetValidationError, EvaluationError, ResourceNotFoundError
+from fmops.errors import AwsRequestError, DatasetValidationError, EvaluationError, ResourceNotFoundError
 from fmops.lifecycle._common import CODE_KEY, Clock, iso, run_tags, utcnow
+from fmops.lifecycle.registry import champion, find_run_package
 from fmops.lifecycle.report import render_report
 from fmops.lifecycle.training import supports_volume_kms
-from fmops.metrics import ClassificationReport, classification_report
+from fmops.metrics import HEADLINE_METRICS, compute_metrics, confusion_matrix, mcnemar, per_class_scores
+from fmops.metrics.classification import averages_from_counts, classification_report
+from fmops.metrics.stats import Statistic, mean_of, paired_bootstrap_test
 from fmops.observability import logger, metrics
 from fmops.schemas.jobs import (
     AppSpecification,
@@ -32,42 +52,109 @@ from fmops.schemas.jobs import (
     Tag,
     VpcConfig,
 )
-from fmops.schemas.run import RunRequest
+from fmops.schemas.run import MetricName, RunRequest
 from fmops.schemas.steps import (
     DatasetInfo,
     EvaluateEvent,
     EvaluationResult,
     EvaluationSpec,
     MetricSummary,
+    PairedTest,
     TrainingResult,
 )
 
 PROCESSING_ROOT = "/opt/ml/processing"
-# SageMaker copies inputs but does not unpack archives: the entry point unpacks the model and the code.
+CHAMPION_CHANNEL = "champion"
+# SageMaker copies inputs but does not unpack archives: the entry point unpacks the models and the code.
 ENTRYPOINT_SCRIPT = (
     "set -e; "
-    f"if [ -f {PROCESSING_ROOT}/model/model.tar.gz ]; then "
-    f"tar xzf {PROCESSING_ROOT}/model/model.tar.gz -C {PROCESSING_ROOT}/model; fi; "
+    f"for d in {PROCESSING_ROOT}/model {PROCESSING_ROOT}/{CHAMPION_CHANNEL}; do "
+    'if [ -f "$d/model.tar.gz" ]; then tar xzf "$d/model.tar.gz" -C "$d"; fi; done; '
     f'cd {PROCESSING_ROOT}/code && tar xzf sourcedir.tar.gz && exec python3 evaluate.py "$@"'
 )
 PREDICTIONS_FILE = "predictions.jsonl"
+EVALUATION_FILE = "evaluation.json"
+METRICS_CSV_FILE = "metrics.csv"
+REPORT_FILE = "report.html"
 MAX_BEDROCK_RECORDS = 500
+
+# The bootstrap: seeded, so the same predictions always give the same intervals and p-values.
+BOOTSTRAP_SEED = 0
+CONFIDENCE = 0.95
+ALPHA = 0.05
+MAX_RESAMPLES = 1000
+MIN_RESAMPLES = 200
+# Resamples x test examples per model: large test splits get fewer resamples (never fewer than MIN_RESAMPLES).
+RESAMPLE_BUDGET = 20_000_000
+WORST_EXAMPLES = 20
+EXAMPLE_TEXT_CHARS = 1000
+MODELS = ("base", "finetuned", "champion")
+MODEL_NAMES = {"base": "base model", "finetuned": "fine-tuned model", "champion": "champion"}
 
 
 def evaluation_job_name(run_id: str) -> str:
     return f"{run_id}-eval"
 
 
+# -------------------------------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The model evaluated beside the fine-tuned one: ``arn`` and ``model_uri`` (None when none), ``note`` why not."""
+
+    arn: str | None = None
+    model_uri: str | None = None
+    note: str | None = None
+
+
+def find_champion(sagemaker: SageMaker, run: RunRequest) -> Champion:
+    """The newest Approved package of the use case's group other than this run's, when it has a model artifact.
+
+    A Bedrock champion (no ``ModelDataUrl``) is skipped. A refused lookup (AccessDenied...) is logged and the
+    evaluation goes on without a champion (the quality gate still compares the champion's recorded metric).
+
+    Raises:
+        TransientAwsError: retried by the state machine.
+    """
+    group = run.use_case
+    try:
+        own = find_run_package(sagemaker, group, run.run_id)
+        package = champion(sagemaker, group, str(own["ModelPackageArn"]) if own else "")
+    except AwsRequestError as exc:
+        logger.warning("champion lookup refused", extra={"run_id": run.run_id, "group": group, "error": str(exc)})
+        return Champion(note=f"the champion could not be looked up ({exc}); evaluated without it")
+    if package is None:
+        return Champion(note=f"no approved model in group {group} yet")
+    arn = str(package["ModelPackageArn"])
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    uri = next((str(c["ModelDataUrl"]) for c in containers if c.get("ModelDataUrl")), None)
+    if not uri:
+        return Champion(note=f"champion {arn} has no model artifact (a Bedrock custom model): not evaluated here")
+    return Champion(arn=arn, model_uri=uri)
+
+
 def plan_evaluation(
-    run: RunRequest, dataset: DatasetInfo, training: TrainingResult, *, settings: PlanEvaluationSettings
+    run: RunRequest,
+    dataset: DatasetInfo,
+    training: TrainingResult,
+    *,
+    settings: PlanEvaluationSettings,
+    sagemaker: SageMaker | None = None,
 ) -> EvaluationSpec:
     """The CreateProcessingJob request that runs evaluate.py on the test split (job ``<run_id>-eval``).
 
+    With ``sagemaker``, the current champion (:func:`find_champion`) is looked up and, when it has a model
+    artifact, added as the processing input ``champion`` (``--champion-model-dir``): the job predicts the test
+    split with it too. Without ``sagemaker`` nothing is looked up (base and fine-tuned only).
+
     Raises:
         EvaluationError: the training result has no model artifacts.
+        TransientAwsError: the champion lookup failed for a reason a retry can fix.
     """
     if not training.model_artifacts_uri:
         raise EvaluationError(f"training job {training.job_name} reported no model artifacts")
+    best = find_champion(sagemaker, run) if sagemaker is not None else Champion(note="no champion lookup")
     output_uri = f"s3://{settings.artifacts_bucket}/evaluation/{run.run_id}/"
     code_uri = f"s3://{settings.artifacts_bucket}/{CODE_KEY}"
     kms = settings.kms_key_arn
@@ -75,14 +162,30 @@ def plan_evaluation(
     def channel(name: str, uri: str) -> ProcessingInput:
         return ProcessingInput(input_name=name, s3_input=S3Input(s3_uri=uri, local_path=f"{PROCESSING_ROOT}/{name}"))
 
+    inputs = [
+        channel("model", training.model_artifacts_uri),
+        channel("test", dataset.test_uri),
+        channel("code", code_uri),
+    ]
+    arguments = [
+        "--model-dir",
+        f"{PROCESSING_ROOT}/model",
+        "--test",
+        f"{PROCESSING_ROOT}/test",
+        "--output",
+        f"{PROCESSING_ROOT}/output",
+    ]
+    if best.model_uri:
+        inputs.append(channel(CHAMPION_CHANNEL, best.model_uri))
+        arguments += ["--champion-model-dir", f"{PROCESSING_ROOT}/{CHAMPION_CHANNEL}"]
+    environment = {"FMOPS_RUN_ID": run.run_id, "FMOPS_BASE_MODEL": run.base_model}
+    if best.arn:
+        environment["FMOPS_CHAMPION_ARN"] = best.arn
+
     request = CreateProcessingJobRequest(
         processing_job_name=evaluation_job_name(run.run_id),
         role_arn=settings.sagemaker_role_arn,
-        processing_inputs=[
-            channel("model", training.model_artifacts_uri),
-            channel("test", dataset.test_uri),
-            channel("code", code_uri),
-        ],
+        processing_inputs=inputs,
         processing_output_config=ProcessingOutputConfig(
             outputs=[
                 ProcessingOutput(
@@ -103,14 +206,7 @@ def plan_evaluation(
         app_specification=AppSpecification(
             image_uri=settings.processing_image_uri,
             container_entrypoint=["/bin/sh", "-c", ENTRYPOINT_SCRIPT, "sh"],
-            container_arguments=[
-                "--model-dir",
-                f"{PROCESSING_ROOT}/model",
-                "--test",
-                f"{PROCESSING_ROOT}/test",
-                "--output",
-                f"{PROCESSING_ROOT}/output",
-            ],
+            container_arguments=arguments,
         ),
         network_config=NetworkConfig(
             enable_network_isolation=True,
@@ -119,21 +215,57 @@ def plan_evaluation(
             ),
         ),
         stopping_condition=StoppingCondition(max_runtime_in_seconds=min(run.max_runtime_seconds, 6 * 3600)),
-        environment={"FMOPS_RUN_ID": run.run_id, "FMOPS_BASE_MODEL": run.base_model},
+        environment=environment,
         tags=[Tag.model_validate(t) for t in run_tags(run, settings.stack_name)],
     )
-    return EvaluationSpec(job_name=request.processing_job_name, output_uri=output_uri, sagemaker=request.dump())
+    return EvaluationSpec(
+        job_name=request.processing_job_name,
+        output_uri=output_uri,
+        sagemaker=request.dump(),
+        champion_arn=best.arn if best.model_uri else None,
+        champion_note=best.note,
+    )
 
 
 # ------------------------------------------------------------------------------------------- predictions
+
+
+class Prediction(NamedTuple):
+    """One test example: its reference label and each model's prediction (``champion`` None without one)."""
+
+    line: int
+    text: str
+    reference: str
+    base: str
+    finetuned: str
+    champion: str | None = None
+    finetuned_score: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "line": self.line,
+            "text": self.text,
+            "reference": self.reference,
+            "base": self.base,
+            "finetuned": self.finetuned,
+        }
+        if self.finetuned_score is not None:
+            row["finetuned_score"] = self.finetuned_score
+        if self.champion is not None:
+            row["champion"] = self.champion
+        return row
 
 
 def _label(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def read_predictions(s3: S3Storage, uri: str) -> Iterator[tuple[str, str, str, str]]:
-    """``(text, reference, base, finetuned)`` per line of evaluate.py's predictions.jsonl (streamed).
+def _score(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def read_predictions(s3: S3Storage, uri: str) -> Iterator[Prediction]:
+    """Each line of evaluate.py's predictions.jsonl (streamed); ``champion`` is read when the line has it.
 
     Raises:
         EvaluationError: missing file or a malformed line (named by its number).
@@ -143,24 +275,31 @@ def read_predictions(s3: S3Storage, uri: str) -> Iterator[tuple[str, str, str, s
         stream = s3.open(bucket, key)
     except ResourceNotFoundError as exc:
         raise EvaluationError(f"the evaluation job wrote no {PREDICTIONS_FILE} at {uri}") from exc
-    for line_no, raw in HashingLineReader(stream.iter_chunks()):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except ValueError as exc:
-            raise EvaluationError(f"{uri} line {line_no}: invalid JSON: {exc}") from exc
-        if not isinstance(row, dict):
-            raise EvaluationError(f"{uri} line {line_no}: expected a JSON object")
-        missing = [f for f in ("reference", "base", "finetuned") if f not in row]
-        if missing:
-            raise EvaluationError(f"{uri} line {line_no}: field '{missing[0]}' is missing")
-        yield (
-            str(row.get("text", "")),
-            _label(row["reference"]),
-            _label(row["base"]),
-            _label(row["finetuned"]),
-        )
+    try:
+        for line_no, raw in HashingLineReader(stream.iter_chunks()):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except ValueError as exc:
+                raise EvaluationError(f"{uri} line {line_no}: invalid JSON: {exc}") from exc
+            if not isinstance(row, dict):
+                raise EvaluationError(f"{uri} line {line_no}: expected a JSON object")
+            missing = [f for f in ("reference", "base", "finetuned") if f not in row]
+            if missing:
+                raise EvaluationError(f"{uri} line {line_no}: field '{missing[0]}' is missing")
+            number = row.get("line")
+            yield Prediction(
+                line=number if isinstance(number, int) and not isinstance(number, bool) else line_no,
+                text=str(row.get("text", "")),
+                reference=_label(row["reference"]),
+                base=_label(row["base"]),
+                finetuned=_label(row["finetuned"]),
+                champion=None if row.get("champion") is None else _label(row["champion"]),
+                finetuned_score=_score(row.get("finetuned_score")),
+            )
+    except DatasetValidationError as exc:
+        raise EvaluationError(f"{uri}: {exc}") from exc
 
 
 def parse_generated_label(response: dict[str, Any], labels: list[str]) -> str:
@@ -187,7 +326,7 @@ def parse_generated_label(response: dict[str, Any], labels: list[str]) -> str:
 
 def bedrock_predictions(
     runtime: BedrockRuntime, s3: S3Storage, run: RunRequest, dataset: DatasetInfo, model_id: str
-) -> Iterator[tuple[str, str, str, str]]:
+) -> Iterator[Prediction]:
     """Invoke the base and the custom model on (up to 500 records of) the test split."""
     bucket, key = split_uri(dataset.test_uri)
     stream = s3.open(bucket, key)
@@ -202,17 +341,226 @@ def bedrock_predictions(
         body = {"inputText": prompt, "textGenerationConfig": {"maxTokenCount": 16, "temperature": 0}}
         base = parse_generated_label(runtime.invoke_json(run.base_model, body), dataset.labels)
         tuned = parse_generated_label(runtime.invoke_json(model_id, body), dataset.labels)
-        yield record.text, record.label, base, tuned
+        yield Prediction(line=line_no, text=record.text, reference=record.label, base=base, finetuned=tuned)
 
 
-def summarize(report: ClassificationReport) -> MetricSummary:
-    return MetricSummary(
-        accuracy=report["accuracy"],
-        f1_macro=report["f1_macro"],
-        f1_weighted=report["f1_weighted"],
-        precision_macro=report["precision_macro"],
-        recall_macro=report["recall_macro"],
+@dataclass
+class Collected:
+    """The predictions, column by column, the worst fine-tuned mistakes, and the normalised predictions.jsonl."""
+
+    lines: list[int] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    base: list[str] = field(default_factory=list)
+    finetuned: list[str] = field(default_factory=list)
+    champion: list[str] | None = None
+    worst: list[tuple[float, int, int, dict[str, Any]]] = field(default_factory=list)  # min-heap
+    file: IO[bytes] = field(default_factory=lambda: tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024))
+
+    @property
+    def count(self) -> int:
+        return len(self.references)
+
+    def predictions(self) -> dict[str, list[str]]:
+        found = {"base": self.base, "finetuned": self.finetuned}
+        if self.champion is not None:
+            found["champion"] = self.champion
+        return found
+
+    def worst_examples(self) -> list[dict[str, Any]]:
+        """The fine-tuned model's most confident mistakes first (in line order when it gave no scores)."""
+        return [example for *_, example in sorted(self.worst, reverse=True)]
+
+
+def collect(rows: Iterator[Prediction], source: str, *, expect_champion: bool) -> Collected:
+    """Read every prediction once: columns for the metrics, a bounded heap of mistakes, the JSONL copy.
+
+    Raises:
+        EvaluationError: no predictions, or champion predictions on some lines only (or missing when expected).
+    """
+    out = Collected()
+    for index, row in enumerate(rows):
+        has_champion = row.champion is not None
+        if index == 0 and has_champion:
+            out.champion = []
+        if (out.champion is not None) != has_champion:
+            raise EvaluationError(f"{source} line {row.line}: field 'champion' is missing on some lines only")
+        out.lines.append(row.line)
+        out.references.append(row.reference)
+        out.base.append(row.base)
+        out.finetuned.append(row.finetuned)
+        if out.champion is not None and row.champion is not None:
+            out.champion.append(row.champion)
+        out.file.write(json.dumps(row.as_json(), ensure_ascii=False).encode() + b"\n")
+        if row.finetuned != row.reference:
+            example = row.as_json()
+            example["text"] = row.text[:EXAMPLE_TEXT_CHARS]
+            score = -1.0 if row.finetuned_score is None else row.finetuned_score
+            entry = (score, -row.line, -index, example)
+            if len(out.worst) < WORST_EXAMPLES:
+                heapq.heappush(out.worst, entry)
+            elif entry[:3] > out.worst[0][:3]:
+                heapq.heapreplace(out.worst, entry)
+    if not out.references:
+        raise EvaluationError(f"no predictions in {source}")
+    if expect_champion and out.champion is None:
+        raise EvaluationError(f"{source} has no champion predictions although a champion was planned")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+
+
+def bootstrap_resamples(n: int) -> int:
+    """Resamples for ``n`` test examples: 1000, fewer above 20,000 examples (at least 200)."""
+    return max(MIN_RESAMPLES, min(MAX_RESAMPLES, RESAMPLE_BUDGET // max(n, 1)))
+
+
+def model_scores(
+    references: Sequence[str], predictions: Sequence[str], labels: Sequence[str], resamples: int
+) -> dict[str, Any]:
+    """Every classification metric of one model, the bootstrap intervals of the headline ones (``ci``), per-class
+    scores and the confusion matrix over ``labels`` (shared by the models, so their tables line up).
+
+    The averages are over the labels seen in the references or the predictions (scikit-learn's default).
+    """
+    rows = [{"reference": r, "prediction": p} for r, p in zip(references, predictions, strict=True)]
+    computed = compute_metrics("classification", rows, ci=True, seed=BOOTSTRAP_SEED, resamples=resamples)
+    report: dict[str, Any] = dict(classification_report(references, predictions))
+    headline = HEADLINE_METRICS["classification"]
+    report.update({name: computed[name] for name in headline})
+    report.update(
+        n=computed["n"],
+        ci={name: list(computed[f"{name}_ci"]) for name in headline},
+        labels=list(labels),
+        per_class=per_class_scores(references, predictions, labels=labels),
+        confusion_matrix=confusion_matrix(references, predictions, labels=labels),
     )
+    return report
+
+
+def summarize(scores: dict[str, Any]) -> MetricSummary:
+    return MetricSummary(
+        accuracy=scores["accuracy"],
+        f1_macro=scores["f1_macro"],
+        f1_weighted=scores["f1_weighted"],
+        precision_macro=scores["precision_macro"],
+        recall_macro=scores["recall_macro"],
+    )
+
+
+def metric_statistic(references: Sequence[str], predictions: Sequence[str], metric: MetricName) -> Statistic:
+    """``metric`` recomputed on resampled examples (as ``compute_metrics`` does: the labels of the resample)."""
+    if metric == "accuracy":
+        return mean_of([float(p == r) for r, p in zip(references, predictions, strict=True)])
+    names = sorted(set(references) | set(predictions))
+    index = {label: i for i, label in enumerate(names)}
+    k = len(names)
+    cells = [index[t] * k + index[p] for t, p in zip(references, predictions, strict=True)]
+
+    def f1_macro(indices: list[int]) -> float:
+        tp, predicted, true = [0] * k, [0] * k, [0] * k
+        for cell, count in Counter(map(cells.__getitem__, indices)).items():
+            t, p = divmod(cell, k)
+            true[t] += count
+            predicted[p] += count
+            if t == p:
+                tp[t] += count
+        present = [i for i in range(k) if true[i] or predicted[i]]
+        counts = ([tp[i] for i in present], [predicted[i] for i in present], [true[i] for i in present])
+        return averages_from_counts(*counts, 0.0)["macro"][2]
+
+    return f1_macro
+
+
+def format_p(p: float) -> str:
+    """A p-value for a table cell: 4 decimals, or ``< 0.0001``."""
+    return "< 0.0001" if p < 0.0001 else f"{p:.4f}"
+
+
+def p_phrase(p: float) -> str:
+    """A p-value in a sentence: ``p = 0.0215`` or ``p < 0.0001``."""
+    return "p < 0.0001" if p < 0.0001 else f"p = {p:.4f}"
+
+
+def verdict(baseline: str, b: int, c: int, p: float, n: int) -> str:
+    """McNemar's result in plain words (``b``: only the baseline right, ``c``: only the fine-tuned model right)."""
+    who = "the base model" if baseline == "base" else "the champion"
+    if b + c == 0:
+        return (
+            f"The fine-tuned model and {who} get exactly the same test examples right: there is no difference "
+            "to test (p = 1)."
+        )
+    counts = (
+        f"the fine-tuned model gets {c} test example{'s' if c != 1 else ''} right that {who} gets wrong, "
+        f"and {who} gets {b} right that the fine-tuned model gets wrong"
+    )
+    if p < ALPHA and c != b:
+        direction = "better" if c > b else "worse"
+        return (
+            f"The fine-tuned model is significantly {direction} than {who} (McNemar {p_phrase(p)}, below "
+            f"{ALPHA}): {counts}; a difference this large is unlikely to be chance."
+        )
+    return (
+        f"No significant difference between the fine-tuned model and {who} (McNemar {p_phrase(p)}, not below "
+        f"{ALPHA}): {counts}; on {n} test examples this could be chance."
+    )
+
+
+def paired_test(
+    references: Sequence[str],
+    baseline: Sequence[str],
+    finetuned: Sequence[str],
+    *,
+    baseline_name: str,
+    metric: MetricName,
+    resamples: int,
+) -> PairedTest:
+    """McNemar's test on per-example correctness and a paired bootstrap of ``metric``: fine-tuned vs baseline."""
+    n = len(references)
+    correct_baseline = [p == r for r, p in zip(references, baseline, strict=True)]
+    correct_finetuned = [p == r for r, p in zip(references, finetuned, strict=True)]
+    exact = mcnemar(correct_baseline, correct_finetuned)
+    boot = paired_bootstrap_test(
+        n,
+        metric_statistic(references, baseline, metric),
+        metric_statistic(references, finetuned, metric),
+        resamples=resamples,
+        seed=BOOTSTRAP_SEED,
+        alpha=1 - CONFIDENCE,
+    )
+    return PairedTest.model_validate(
+        {
+            "baseline": baseline_name,
+            "baseline_only_correct": exact.b,
+            "finetuned_only_correct": exact.c,
+            "mcnemar_p_value": exact.p_value,
+            "mcnemar_method": exact.method,
+            "metric": metric,
+            "delta": boot.delta,
+            "delta_ci": [boot.low, boot.high],
+            "bootstrap_p_value": boot.p_value,
+            "significant": exact.p_value < ALPHA and exact.b != exact.c,
+            "verdict": verdict(baseline_name, exact.b, exact.c, exact.p_value, n),
+        }
+    )
+
+
+def metrics_csv(document: dict[str, Any]) -> bytes:
+    """One row per model x headline metric: ``model,model_id,metric,value,ci_low,ci_high,n``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "model_id", "metric", "value", "ci_low", "ci_high", "n"])
+    for model in MODELS:
+        scores = document.get(model)
+        if not scores:
+            continue
+        for name in HEADLINE_METRICS["classification"]:
+            low, high = scores["ci"][name]
+            writer.writerow([model, document["model_ids"][model], name, scores[name], low, high, scores["n"]])
+    return buffer.getvalue().encode()
+
+
+# ------------------------------------------------------------------------------------------------ evaluate
 
 
 def evaluate(
@@ -223,81 +571,116 @@ def evaluate(
     runtime: BedrockRuntime | None = None,
     clock: Clock = utcnow,
 ) -> EvaluationResult:
-    """Metrics of the base and the fine-tuned model on the test split; writes evaluation.json and report.html
-    under ``runs/<run_id>/`` in the reports bucket.
+    """Metrics of the base, the fine-tuned and (when planned) the champion model on the test split, with bootstrap
+    intervals and paired tests; writes evaluation.json, metrics.csv, predictions.jsonl and report.html under
+    ``runs/<run_id>/`` in the reports bucket.
 
-    SageMaker: reads the processing job's predictions.jsonl. Bedrock (no evaluation_spec): invokes both models.
+    SageMaker: reads the processing job's predictions.jsonl. Bedrock (no evaluation_spec): invokes both models
+    (no champion).
 
     Raises:
         EvaluationError: no or malformed predictions.
         TransientAwsError, AwsRequestError.
     """
-    run, dataset, training = event.run, event.dataset, event.training
-    if event.evaluation_spec is not None:
-        predictions_uri = event.evaluation_spec.output_uri.rstrip("/") + "/" + PREDICTIONS_FILE
-        rows = read_predictions(s3, predictions_uri)
+    run, dataset, training, spec = event.run, event.dataset, event.training, event.evaluation_spec
+    prefix = f"runs/{run.run_id}/"
+    bucket = settings.reports_bucket
+    if spec is not None:
+        source_uri = spec.output_uri.rstrip("/") + "/" + PREDICTIONS_FILE
+        rows = read_predictions(s3, source_uri)
+        champion_arn, champion_note = spec.champion_arn, spec.champion_note
     else:
         if not training.custom_model_arn:
             raise EvaluationError(f"training job {training.job_name} reported no custom model ARN")
-        predictions_uri = f"s3://{settings.reports_bucket}/runs/{run.run_id}/{PREDICTIONS_FILE}"
+        source_uri = s3_uri(bucket, prefix + PREDICTIONS_FILE)
         # On AWS a custom model is invoked through its provisioned throughput, not by its own ARN.
         model_id = (event.deployment.provisioned_model_arn if event.deployment else None) or training.custom_model_arn
         rows = bedrock_predictions(runtime or BedrockRuntime(), s3, run, dataset, model_id)
+        champion_arn, champion_note = None, "the Bedrock branch evaluates no champion"
 
-    references: list[str] = []
-    base: list[str] = []
-    tuned: list[str] = []
-    for _text, reference, base_label, tuned_label in rows:
-        references.append(reference)
-        base.append(base_label)
-        tuned.append(tuned_label)
-    if not references:
-        raise EvaluationError(f"no predictions in {predictions_uri}")
-    if event.evaluation_spec is None:
-        lines = [
-            json.dumps({"line": i + 1, "reference": r, "base": b, "finetuned": t})
-            for i, (r, b, t) in enumerate(zip(references, base, tuned, strict=True))
-        ]
-        s3.put_bytes(
-            settings.reports_bucket,
-            f"runs/{run.run_id}/{PREDICTIONS_FILE}",
-            ("\n".join(lines) + "\n").encode(),
-            "application/jsonlines",
+    found = collect(rows, source_uri, expect_champion=champion_arn is not None)
+    n = found.count
+    predictions = found.predictions()
+    labels = sorted(set(dataset.labels) | set(found.references) | {p for v in predictions.values() for p in v})
+    resamples = bootstrap_resamples(n)
+    scores = {name: model_scores(found.references, preds, labels, resamples) for name, preds in predictions.items()}
+    tests = {
+        f"finetuned_vs_{name}": paired_test(
+            found.references,
+            predictions[name],
+            found.finetuned,
+            baseline_name=name,
+            metric=run.metric,
+            resamples=resamples,
         )
+        for name in ("base", "champion")
+        if name in predictions
+    }
 
-    labels = sorted(set(dataset.labels) | set(references))
-    base_report = classification_report(references, base, labels=sorted(set(labels) | set(base)))
-    tuned_report = classification_report(references, tuned, labels=sorted(set(labels) | set(tuned)))
-    document = {
+    predictions_uri = s3.put_file(bucket, prefix + PREDICTIONS_FILE, found.file, "application/jsonlines")
+    found.file.close()
+    evaluation_uri = s3_uri(bucket, prefix + EVALUATION_FILE)
+    csv_uri = s3_uri(bucket, prefix + METRICS_CSV_FILE)
+    report_uri = s3_uri(bucket, prefix + REPORT_FILE)
+    document: dict[str, Any] = {
+        "schema_version": 2,
         "run_id": run.run_id,
         "use_case": run.use_case,
         "created_at": iso(clock()),
+        "task": run.task,
         "metric": run.metric,
         "threshold": run.threshold,
-        "test_count": len(references),
+        "test_count": n,
+        "labels": labels,
         "predictions_uri": predictions_uri,
+        "job_predictions_uri": source_uri if spec is not None else None,
+        "evaluation_uri": evaluation_uri,
+        "metrics_csv_uri": csv_uri,
+        "report_uri": report_uri,
         "dataset": {"uri": dataset.source_uri, "version_id": dataset.version_id, "sha256": dataset.sha256},
         "base_model": run.base_model,
         "training_job": training.job_arn,
-        "base": base_report,
-        "finetuned": tuned_report,
+        "champion_arn": champion_arn if "champion" in scores else None,
+        "champion_note": champion_note,
+        "model_ids": {
+            "base": run.base_model,
+            "finetuned": training.custom_model_arn or training.job_arn,
+            "champion": champion_arn,
+        },
+        "bootstrap": {
+            "method": "percentile",
+            "confidence": CONFIDENCE,
+            "resamples": resamples,
+            "seed": BOOTSTRAP_SEED,
+        },
+        "base": scores["base"],
+        "finetuned": scores["finetuned"],
+        "champion": scores.get("champion"),
+        "paired_tests": {name: test.model_dump(mode="json") for name, test in tests.items()},
+        "worst_examples": found.worst_examples(),
     }
-    prefix = f"runs/{run.run_id}/"
-    evaluation_uri = s3.put_json(settings.reports_bucket, prefix + "evaluation.json", document)
-    report_uri = s3.put_bytes(
-        settings.reports_bucket, prefix + "report.html", render_report(document).encode(), "text/html; charset=utf-8"
-    )
-    base_summary, tuned_summary = summarize(base_report), summarize(tuned_report)
-    metrics.add_metric(name="FinetunedAccuracy", unit="None", value=tuned_summary.accuracy)
+    s3.put_bytes(bucket, prefix + METRICS_CSV_FILE, metrics_csv(document), "text/csv; charset=utf-8")
+    s3.put_json(bucket, prefix + EVALUATION_FILE, document)
+    s3.put_bytes(bucket, prefix + REPORT_FILE, render_report(document).encode(), "text/html; charset=utf-8")
+
+    summaries = {name: summarize(value) for name, value in scores.items()}
+    metrics.add_metric(name="FinetunedAccuracy", unit="None", value=summaries["finetuned"].accuracy)
     logger.info(
         "evaluation done",
-        extra={"run_id": run.run_id, "base": base_summary.model_dump(), "finetuned": tuned_summary.model_dump()},
+        extra={
+            "run_id": run.run_id,
+            **{name: summary.model_dump() for name, summary in summaries.items()},
+            "p_values": {name: test.mcnemar_p_value for name, test in tests.items()},
+        },
     )
     return EvaluationResult(
         metric=run.metric,
-        base_metrics=base_summary,
-        finetuned_metrics=tuned_summary,
-        test_count=len(references),
+        base_metrics=summaries["base"],
+        finetuned_metrics=summaries["finetuned"],
+        test_count=n,
         evaluation_uri=evaluation_uri,
         report_uri=report_uri,
+        champion_arn=document["champion_arn"],
+        champion_metrics=summaries.get("champion"),
+        paired_tests=tests,
     )

@@ -62,11 +62,18 @@ class TrainingResult(FmopsModel):
 
 
 class EvaluationSpec(FmopsModel):
-    """Output of "Plan evaluation" ($.evaluation_spec)."""
+    """Output of "Plan evaluation" ($.evaluation_spec).
+
+    ``champion_arn``: the Approved model package evaluated beside the fine-tuned model on the same test split
+    (its artifact is the processing input ``champion``); None when there is none, with ``champion_note`` saying
+    why (none approved yet, a Bedrock champion without an artifact, the lookup was refused).
+    """
 
     job_name: str
     output_uri: str
     sagemaker: dict[str, Any]
+    champion_arn: str | None = None
+    champion_note: str | None = None
 
 
 class MetricSummary(FmopsModel):
@@ -79,8 +86,34 @@ class MetricSummary(FmopsModel):
     recall_macro: float
 
 
+class PairedTest(FmopsModel):
+    """The fine-tuned model against another model on the same test examples (``baseline``: base or champion).
+
+    McNemar's two-sided test on per-example correctness (``fmops.metrics.stats.mcnemar``), and Koehn's paired
+    bootstrap of the gate metric: ``delta`` = fine-tuned minus baseline, its 95% interval, and the one-sided
+    p-value that the fine-tuned model is not better. ``verdict``: the result in plain words.
+    """
+
+    baseline: Literal["base", "champion"]
+    baseline_only_correct: int
+    finetuned_only_correct: int
+    mcnemar_p_value: float
+    mcnemar_method: str
+    metric: MetricName
+    delta: float
+    delta_ci: list[float]
+    bootstrap_p_value: float
+    significant: bool
+    verdict: str
+
+
 class EvaluationResult(FmopsModel):
-    """Output of "Compute metrics" / "Evaluate Bedrock model" ($.evaluation)."""
+    """Output of "Compute metrics" / "Evaluate Bedrock model" ($.evaluation).
+
+    ``champion_metrics``/``champion_arn``: the current champion evaluated on the same test split (None when there
+    is none); ``paired_tests``: ``finetuned_vs_base`` and, with a champion, ``finetuned_vs_champion``.
+    Confidence intervals, per-class scores and confusion matrices are in evaluation.json (``evaluation_uri``).
+    """
 
     metric: MetricName
     base_metrics: MetricSummary
@@ -88,6 +121,9 @@ class EvaluationResult(FmopsModel):
     test_count: int
     evaluation_uri: str
     report_uri: str
+    champion_arn: str | None = None
+    champion_metrics: MetricSummary | None = None
+    paired_tests: dict[str, PairedTest] = Field(default_factory=dict)
 
 
 class ModelPackageRef(FmopsModel):
