@@ -77,10 +77,20 @@ def approved_champion(accuracy: str | None) -> str:
     )
 
 
-def gate(aws: FakeAws, ref: ModelPackageRef, threshold: float = 0.8):  # type: ignore[no-untyped-def]
+def gate(  # type: ignore[no-untyped-def]
+    aws: FakeAws, ref: ModelPackageRef, threshold: float = 0.8, champion_test: dict[str, Any] | None = None
+):
     raw = load_event("quality_gate")
     raw["run"]["threshold"] = threshold
     raw["model_package"] = ref.model_dump()
+    if champion_test is not None:
+        champion_accuracy = champion_test.pop("champion_accuracy")
+        raw["evaluation"]["champion_arn"] = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/1"
+        raw["evaluation"]["champion_metrics"] = {
+            **raw["evaluation"]["finetuned_metrics"],
+            "accuracy": champion_accuracy,
+        }
+        raw["evaluation"]["paired_tests"] = {"finetuned_vs_champion": paired(**champion_test)}
     return quality_gate(parse(QualityGateEvent, raw), sagemaker=aws.sagemaker, settings=CommonSettings.from_env())
 
 
@@ -101,14 +111,14 @@ def test_gate_fails_below_the_champion(aws: FakeAws) -> None:
     result = gate(aws, register(aws))
     assert not result.passed
     assert result.champion_arn == champion and result.champion_value == 0.97
-    assert "is below the current champion's 0.9700" in result.reason and champion in result.reason
+    assert "is below the current champion's recorded 0.9700" in result.reason and champion in result.reason
 
 
 def test_gate_passes_at_or_above_the_champion(aws: FakeAws) -> None:
     champion = approved_champion("0.950000")
     result = gate(aws, register(aws))
     assert result.passed and result.champion_arn == champion
-    assert ">= champion 0.9500" in result.reason
+    assert ">= champion's recorded 0.9500" in result.reason
 
 
 def test_a_champion_without_the_metric_compares_threshold_only(aws: FakeAws) -> None:
@@ -116,3 +126,44 @@ def test_a_champion_without_the_metric_compares_threshold_only(aws: FakeAws) -> 
     result = gate(aws, register(aws))
     assert result.passed and result.champion_value is None
     assert "has no recorded accuracy" in result.reason
+
+
+def paired(b: int, c: int, p: float, ci: tuple[float, float]) -> dict[str, Any]:
+    """A paired test of the fine-tuned model against the champion (b: only the champion right)."""
+    return {
+        "baseline": "champion",
+        "baseline_only_correct": b,
+        "finetuned_only_correct": c,
+        "mcnemar_p_value": p,
+        "mcnemar_method": "exact binomial",
+        "metric": "accuracy",
+        "delta": (c - b) / 100,
+        "delta_ci": list(ci),
+        "bootstrap_p_value": 0.5,
+        "significant": p < 0.05 and b != c,
+        "verdict": "words",
+    }
+
+
+def test_a_small_drop_within_chance_passes_against_a_champion_evaluated_on_the_same_split(aws: FakeAws) -> None:
+    # The fine-tuned model is 0.01 below the champion, but McNemar says it could be chance: not significantly worse.
+    result = gate(
+        aws, register(aws), champion_test={"champion_accuracy": 0.97, "b": 3, "c": 2, "p": 1.0, "ci": (-0.04, 0.02)}
+    )
+    assert result.passed and result.champion_value == 0.97
+    assert "not significantly worse than champion 0.9700 on the same test split (McNemar p = 1.0000" in result.reason
+
+
+def test_a_significantly_worse_model_fails_against_the_champion(aws: FakeAws) -> None:
+    result = gate(
+        aws, register(aws), champion_test={"champion_accuracy": 0.99, "b": 12, "c": 1, "p": 0.003, "ci": (-0.05, -0.01)}
+    )
+    assert not result.passed
+    assert "significantly worse than the champion's 0.9900 on the same test split" in result.reason
+
+
+def test_a_bootstrap_interval_below_zero_is_significantly_worse_too(aws: FakeAws) -> None:
+    result = gate(
+        aws, register(aws), champion_test={"champion_accuracy": 0.98, "b": 5, "c": 2, "p": 0.45, "ci": (-0.04, -0.001)}
+    )
+    assert not result.passed

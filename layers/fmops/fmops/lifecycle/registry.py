@@ -26,7 +26,7 @@ from fmops.lifecycle._common import (
     utcnow,
 )
 from fmops.observability import logger, metrics
-from fmops.schemas.steps import GateResult, ModelPackageRef, QualityGateEvent, RegisterModelEvent
+from fmops.schemas.steps import GateResult, ModelPackageRef, PairedTest, QualityGateEvent, RegisterModelEvent
 
 METADATA_VALUE_MAX = 256
 # The training code archive is small; above this size its sha256 is not computed at registration (the ETag is
@@ -264,39 +264,67 @@ def _recorded_metric(package: dict[str, Any], metric: str) -> float | None:
         return None
 
 
-def quality_gate(event: QualityGateEvent, *, sagemaker: SageMaker, settings: CommonSettings) -> GateResult:
-    """Pass iff the fine-tuned metric is >= the run's threshold and >= the current champion's.
+def significantly_worse(test: PairedTest) -> bool:
+    """The fine-tuned model is worse than the baseline beyond chance: McNemar significant with the baseline
+    right more often, or the paired-bootstrap interval of the metric difference wholly below zero."""
+    mcnemar_worse = test.significant and test.baseline_only_correct > test.finetuned_only_correct
+    return mcnemar_worse or test.delta_ci[1] < 0
 
-    The champion is the newest Approved version of the group other than this one. A failed gate is not an
-    exception: the workflow routes ``passed: false`` to the failure path with ``reason`` as the cause.
+
+def quality_gate(event: QualityGateEvent, *, sagemaker: SageMaker, settings: CommonSettings) -> GateResult:
+    """Pass iff the fine-tuned metric is >= the run's threshold and not significantly worse than the champion.
+
+    When the champion was evaluated on this run's test split (``evaluation.paired_tests.finetuned_vs_champion``)
+    the comparison is the paired test: the gate fails only when the fine-tuned model is significantly worse
+    (McNemar, or the paired-bootstrap interval of the difference below zero); a small drop within chance
+    passes, and the reason says so with the p-value. A champion that could not be evaluated here (a Bedrock
+    model, no artifact) is compared by its recorded metric, strictly. A failed gate is not an exception: the
+    workflow routes ``passed: false`` to the failure path with ``reason`` as the cause.
 
     Raises:
         TransientAwsError, AwsRequestError.
     """
-    run, package = event.run, event.model_package
+    run, package, evaluation = event.run, event.model_package, event.evaluation
     metric = run.metric
-    value = metric_of(event.evaluation.finetuned_metrics, metric)
-    best = champion(sagemaker, package.model_package_group_name, package.model_package_arn)
-    champion_arn = str(best["ModelPackageArn"]) if best else None
-    champion_value = _recorded_metric(best, metric) if best else None
+    value = metric_of(evaluation.finetuned_metrics, metric)
+    paired = evaluation.paired_tests.get("finetuned_vs_champion")
+    if paired is not None and evaluation.champion_metrics is not None:
+        champion_arn: str | None = evaluation.champion_arn
+        champion_value: float | None = metric_of(evaluation.champion_metrics, metric)
+    else:
+        best = champion(sagemaker, package.model_package_group_name, package.model_package_arn)
+        champion_arn = str(best["ModelPackageArn"]) if best else None
+        champion_value = _recorded_metric(best, metric) if best else None
 
     if value < run.threshold:
         passed = False
         reason = f"quality gate failed: {metric} {fmt(value)} is below the threshold {fmt(run.threshold)}"
-    elif champion_value is not None and value < champion_value:
+    elif paired is not None and significantly_worse(paired):
         passed = False
         reason = (
-            f"quality gate failed: {metric} {fmt(value)} is below the current champion's {fmt(champion_value)} "
-            f"({champion_arn})"
+            f"quality gate failed: {metric} {fmt(value)} is significantly worse than the champion's "
+            f"{fmt(champion_value)} on the same test split ({champion_arn}): {paired.verdict}"
+        )
+    elif paired is None and champion_value is not None and value < champion_value:
+        passed = False
+        reason = (
+            f"quality gate failed: {metric} {fmt(value)} is below the current champion's recorded "
+            f"{fmt(champion_value)} ({champion_arn})"
         )
     else:
         passed = True
         if champion_arn is None:
             versus = "no approved champion yet"
+        elif paired is not None:
+            versus = (
+                f"not significantly worse than champion {fmt(champion_value)} on the same test split "
+                f"(McNemar p = {paired.mcnemar_p_value:.4f}; {metric} difference {paired.delta:+.4f}, 95% interval "
+                f"[{paired.delta_ci[0]:+.4f}, {paired.delta_ci[1]:+.4f}]) ({champion_arn})"
+            )
         elif champion_value is None:
             versus = f"champion {champion_arn} has no recorded {metric}"
         else:
-            versus = f">= champion {fmt(champion_value)} ({champion_arn})"
+            versus = f">= champion's recorded {fmt(champion_value)} ({champion_arn})"
         reason = f"quality gate passed: {metric} {fmt(value)} >= threshold {fmt(run.threshold)}; {versus}"
     metrics.add_metric(name="QualityGatePassed" if passed else "QualityGateFailed", unit="Count", value=1)
     logger.info("quality gate", extra={"run_id": run.run_id, "passed": passed, "reason": reason})
