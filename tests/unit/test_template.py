@@ -51,13 +51,14 @@ FUNCTIONS: dict[str, tuple[str, set[str], set[str]]] = {
             "TRAINING_IMAGE_URI",
             "SUBNET_IDS",
             "TRAINING_SECURITY_GROUP_ID",
+            "STAGE_NAME",
         },
-        {"s3:GetObject"},
+        {"s3:GetObject", "dynamodb:UpdateItem"},
     ),
     "PlanEvaluationFunction": (
         "plan_evaluation",
         {"SAGEMAKER_ROLE_ARN", "PROCESSING_IMAGE_URI", "SUBNET_IDS", "TRAINING_SECURITY_GROUP_ID"},
-        set(),
+        {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"},
     ),
     "EvaluateFunction": ("evaluate", set(), {"s3:GetObject", "s3:PutObject"}),
     "RegisterModelFunction": (
@@ -670,6 +671,20 @@ def test_function_environment(logical_id: str) -> None:
     env = merged_env(logical_id)
     missing = (COMMON_ENV | FUNCTIONS[logical_id][1]) - set(env)
     assert not missing, f"{logical_id} lacks {sorted(missing)} (docs/CONTRACTS.md)"
+
+
+def test_plan_training_picks_the_image_itself_and_writes_only_the_runs_table() -> None:
+    env = merged_env("PlanTrainingFunction")
+    assert env["TRAINING_IMAGE_URI"]["Fn::If"] == ["UseDefaultTrainingImage", "auto", {"Ref": "TrainingImageUri"}]
+    assert env["STAGE_NAME"] == {"Ref": "StageName"}
+    statements = [st for owner, st in identity_statements() if owner == "PlanTrainingFunction"]
+    writes = [st for st in statements if any(a.startswith("dynamodb:") for a in as_list(st["Action"]))]
+    assert [as_list(st["Action"]) for st in writes] == [["dynamodb:UpdateItem"]]
+    assert refs(writes[0]["Resource"]) == {"RunsTable"}
+    datasets = [st for st in statements if "DatasetsBucket" in refs(st["Resource"])]
+    assert [(as_list(st["Action"]), st["Resource"]) for st in datasets] == [
+        (["s3:GetObject"], {"Fn::Sub": "${DatasetsBucket.Arn}/datasets/*/train.bedrock.jsonl"})
+    ]
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))

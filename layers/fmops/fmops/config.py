@@ -90,11 +90,27 @@ class _NetworkSettings(CommonSettings):
 
 
 class PlanTrainingSettings(_NetworkSettings):
-    """PlanTrainingFunction."""
+    """PlanTrainingFunction.
+
+    ``training_image_uri``: an image URI, or ``auto`` / ``auto:<framework version>`` for the AWS Hugging Face
+    PyTorch training image of the region (``fmops.lifecycle.training.HF_TRAINING_IMAGES``). ``aws_region``: set by
+    Lambda (``AWS_REGION``); without it the region of ``kms_key_arn``. ``stage_name``: the stack's stage, tagged
+    on training jobs and custom models for cost allocation.
+    """
 
     sagemaker_role_arn: str
     bedrock_role_arn: str
     training_image_uri: str
+    aws_region: str | None = None
+    stage_name: str | None = None
+
+    @property
+    def region(self) -> str:
+        """``aws_region``, else the region of the stack's KMS key ARN, else us-east-1."""
+        if self.aws_region:
+            return self.aws_region
+        parts = self.kms_key_arn.split(":")
+        return parts[3] if len(parts) > 3 and parts[0] == "arn" and parts[3] else "us-east-1"
 
 
 class PlanEvaluationSettings(_NetworkSettings):

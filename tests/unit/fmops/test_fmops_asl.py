@@ -146,6 +146,7 @@ def test_planned_requests_hold_every_field_the_asl_maps(env: dict[str, str]) -> 
 
     raw = load_event("plan_training")
     raw["run"]["backend"] = "bedrock"
+    raw["run"]["base_model"] = "amazon.titan-text-lite-v1"
     raw["dataset"].update(bedrock_train_uri="s3://b/t.jsonl", bedrock_validation_uri="s3://b/v.jsonl")
     bedrock = parse(steps.PlanTrainingEvent, raw)
     spec = plan_training(bedrock.run, bedrock.dataset, settings=PlanTrainingSettings.from_env())

@@ -112,16 +112,41 @@ def test_missing_configuration_fails_loudly(
         handler("plan_training")(load_event("plan_training"), lambda_context)
 
 
-def test_plan_training(handler: Load, load_event: Event, lambda_context: Any) -> None:
+def test_plan_training(aws: Any, handler: Load, load_event: Event, lambda_context: Any) -> None:
     result = handler("plan_training")(load_event("plan_training"), lambda_context)
     assert set(result) == selected("Plan training")
     assert result["sagemaker"]["TrainingJobName"] == "churn-3f2a9c1d0b7e-train"
+    run = aws.runs.get("churn-3f2a9c1d0b7e")
+    assert run is not None and run["cost_estimate"]["instance_type"] == "ml.g5.xlarge"
+    assert run["cost_estimate"]["total_usd"] > 0
 
 
-def test_plan_evaluation(handler: Load, load_event: Event, lambda_context: Any) -> None:
+def test_plan_training_refuses_bedrock_hyperparameters_before_any_call(
+    aws: Any, handler: Load, load_event: Event, lambda_context: Any
+) -> None:
+    event = load_event("plan_training")
+    event["run"].update(backend="bedrock", base_model="amazon.titan-text-lite-v1")
+    event["run"]["hyperparameters"]["epochCount"] = "99"
+    event["dataset"].update(bedrock_train_uri="s3://b/t.jsonl", bedrock_validation_uri="s3://b/v.jsonl")
+    with pytest.raises(RequestValidationError, match="hyperparameters.epochCount"):
+        handler("plan_training")(event, lambda_context)
+    assert aws.runs.get("churn-3f2a9c1d0b7e") is None
+
+
+def test_plan_evaluation(aws: Any, handler: Load, load_event: Event, lambda_context: Any) -> None:
     result = handler("plan_evaluation")(load_event("plan_evaluation"), lambda_context)
     assert set(result) == selected("Plan evaluation")
     assert result["sagemaker"]["ProcessingJobName"] == "churn-3f2a9c1d0b7e-eval"
+    assert result["champion_arn"] is None and result["champion_note"] == "no approved model in group churn yet"
+
+
+def test_plan_evaluation_adds_the_champion(aws: Any, handler: Load, load_event: Event, lambda_context: Any) -> None:
+    arn = package("Approved")
+    described = aws.sagemaker.describe_model_package(arn)
+    result = handler("plan_evaluation")(load_event("plan_evaluation"), lambda_context)
+    assert result["champion_arn"] == arn
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in result["sagemaker"]["ProcessingInputs"]}
+    assert inputs["champion"] == described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
 
 
 def test_evaluate(aws: Any, handler: Load, load_event: Event, lambda_context: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_pascal
 
 
@@ -34,6 +34,14 @@ class VpcConfig(_Pascal):
 
 class StoppingCondition(_Pascal):
     max_runtime_in_seconds: int = Field(ge=1)
+    # Managed spot training only: the bound on waiting for spot capacity plus running (SageMaker: >= the runtime).
+    max_wait_time_in_seconds: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _wait_covers_runtime(self) -> StoppingCondition:
+        if self.max_wait_time_in_seconds is not None and self.max_wait_time_in_seconds < self.max_runtime_in_seconds:
+            raise ValueError("MaxWaitTimeInSeconds must be >= MaxRuntimeInSeconds")
+        return self
 
 
 # ------------------------------------------------------------------------------------------ SageMaker
@@ -75,6 +83,13 @@ class TrainingOutputDataConfig(_Pascal):
     kms_key_id: str | None = None
 
 
+class CheckpointConfig(_Pascal):
+    """Where SageMaker syncs the container's checkpoint folder (what an interrupted spot job restarts from)."""
+
+    s3_uri: str = Field(alias="S3Uri", pattern=r"^s3://")
+    local_path: str = "/opt/ml/checkpoints"
+
+
 class ResourceConfig(_Pascal):
     instance_type: str
     instance_count: int = Field(ge=1)
@@ -83,7 +98,11 @@ class ResourceConfig(_Pascal):
 
 
 class CreateTrainingJobRequest(_Pascal):
-    """sagemaker:CreateTrainingJob (every field the ASL maps is always present)."""
+    """sagemaker:CreateTrainingJob (every field the ASL maps is always present).
+
+    Managed spot training (``enable_managed_spot_training``) requires ``stopping_condition.max_wait_time_in_seconds``
+    (and that only with spot); fmops always sets ``checkpoint_config``, which spot jobs restart from.
+    """
 
     training_job_name: str = Field(max_length=63, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     role_arn: str
@@ -96,8 +115,19 @@ class CreateTrainingJobRequest(_Pascal):
     stopping_condition: StoppingCondition
     enable_network_isolation: bool = True
     enable_inter_container_traffic_encryption: bool = False
+    enable_managed_spot_training: bool = False
+    checkpoint_config: CheckpointConfig | None = None
     environment: dict[str, str]
     tags: list[Tag]
+
+    @model_validator(mode="after")
+    def _spot_is_complete(self) -> CreateTrainingJobRequest:
+        waits = self.stopping_condition.max_wait_time_in_seconds is not None
+        if self.enable_managed_spot_training and not waits:
+            raise ValueError("managed spot training needs StoppingCondition.MaxWaitTimeInSeconds")
+        if waits and not self.enable_managed_spot_training:
+            raise ValueError("StoppingCondition.MaxWaitTimeInSeconds is for managed spot training only")
+        return self
 
 
 class S3Input(_Pascal):

@@ -6,7 +6,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
 from fmops.schemas.base import FmopsModel, StrictModel
 
@@ -58,6 +58,7 @@ InstanceCount = Annotated[int, Field(ge=1, le=64)]
 BaseModelId = Annotated[str, Field(min_length=1, max_length=2048)]
 VolumeSize = Annotated[int, Field(ge=1, le=16384)]
 MaxRuntime = Annotated[int, Field(ge=60, le=28 * 24 * 3600)]
+MaxWait = Annotated[int, Field(ge=60, le=28 * 24 * 3600)]
 
 
 class DatasetRef(StrictModel):
@@ -104,6 +105,12 @@ class RunOptions(StrictModel):
     instance_count: InstanceCount = 1
     volume_size_gb: VolumeSize = 30
     max_runtime_seconds: MaxRuntime = 24 * 3600
+    # SageMaker managed spot training: billed at the spot price; the job may wait for capacity and be interrupted
+    # (SageMaker restarts it; /opt/ml/checkpoints is synced to S3). max_wait_seconds bounds waiting plus running
+    # (>= max_runtime_seconds; None: twice max_runtime_seconds, at most 28 days) and is ignored unless spot is on.
+    # The Bedrock backend ignores both.
+    spot: bool = False
+    max_wait_seconds: MaxWait | None = None
     evaluation_instance_type: InstanceType = "ml.m5.xlarge"
     inference_instance_type: InstanceType = "ml.m5.xlarge"
     inference_instance_count: InstanceCount = 1
@@ -112,6 +119,16 @@ class RunOptions(StrictModel):
     split: SplitConfig = Field(default_factory=SplitConfig)
     approval_timeout_seconds: ApprovalTimeout = 24 * 3600
     poll_seconds: PollSeconds = 30
+
+    @field_validator("max_wait_seconds")
+    @classmethod
+    def _wait_covers_runtime(cls, value: int | None, info: ValidationInfo) -> int | None:
+        runtime = info.data.get("max_runtime_seconds")
+        if value is not None and isinstance(runtime, int) and value < runtime:
+            raise ValueError(
+                f"must be >= max_runtime_seconds ({runtime}): it bounds waiting for spot capacity plus running"
+            )
+        return value
 
 
 class RunRequest(RunOptions):
@@ -133,6 +150,8 @@ class UseCaseConfig(StrictModel):
     instance_count: InstanceCount | None = None
     volume_size_gb: VolumeSize | None = None
     max_runtime_seconds: MaxRuntime | None = None
+    spot: bool | None = None
+    max_wait_seconds: MaxWait | None = None
     evaluation_instance_type: InstanceType | None = None
     inference_instance_type: InstanceType | None = None
     inference_instance_count: InstanceCount | None = None
