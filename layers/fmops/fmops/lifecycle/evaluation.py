@@ -17,7 +17,6 @@ import heapq
 import io
 import json
 import tempfile
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple
@@ -34,7 +33,8 @@ from fmops.lifecycle.registry import champion, find_run_package
 from fmops.lifecycle.report import render_report
 from fmops.lifecycle.training import supports_volume_kms
 from fmops.metrics import HEADLINE_METRICS, compute_metrics, confusion_matrix, mcnemar, per_class_scores
-from fmops.metrics.classification import averages_from_counts, classification_report
+from fmops.metrics.classification import classification_report
+from fmops.metrics.compute import classification_statistics
 from fmops.metrics.stats import Statistic, mean_of, paired_bootstrap_test
 from fmops.observability import logger, metrics
 from fmops.schemas.jobs import (
@@ -452,24 +452,7 @@ def metric_statistic(references: Sequence[str], predictions: Sequence[str], metr
     """``metric`` recomputed on resampled examples (as ``compute_metrics`` does: the labels of the resample)."""
     if metric == "accuracy":
         return mean_of([float(p == r) for r, p in zip(references, predictions, strict=True)])
-    names = sorted(set(references) | set(predictions))
-    index = {label: i for i, label in enumerate(names)}
-    k = len(names)
-    cells = [index[t] * k + index[p] for t, p in zip(references, predictions, strict=True)]
-
-    def f1_macro(indices: list[int]) -> float:
-        tp, predicted, true = [0] * k, [0] * k, [0] * k
-        for cell, count in Counter(map(cells.__getitem__, indices)).items():
-            t, p = divmod(cell, k)
-            true[t] += count
-            predicted[p] += count
-            if t == p:
-                tp[t] += count
-        present = [i for i in range(k) if true[i] or predicted[i]]
-        counts = ([tp[i] for i in present], [predicted[i] for i in present], [true[i] for i in present])
-        return averages_from_counts(*counts, 0.0)["macro"][2]
-
-    return f1_macro
+    return classification_statistics(list(references), list(predictions))[metric]
 
 
 def format_p(p: float) -> str:

@@ -117,12 +117,10 @@ def _last_result(compute: Callable[[list[int]], T]) -> Callable[[list[int]], T]:
     return wrapper
 
 
-def _classification(rows: list[Row]) -> tuple[dict[str, float], Statistics]:
-    y_true = [_text(r, "reference", i) for i, r in enumerate(rows, start=1)]
-    y_pred = [_text(r, "prediction", i) for i, r in enumerate(rows, start=1)]
-    report = classification_report(y_true, y_pred)
-    values = {name: float(report[name]) for name in HEADLINE_METRICS["classification"]}  # type: ignore[literal-required]
-    names = report["labels"]
+def classification_statistics(y_true: list[str], y_pred: list[str]) -> Statistics:
+    """The six classification metrics as bootstrap statistics: each recomputed on the resampled examples
+    (with the labels of the resample, as on the full data), all six from one pass over each resample."""
+    names = sorted(set(y_true) | set(y_pred))
     index = {label: i for i, label in enumerate(names)}
     k = len(names)
     cells = [index[t] * k + index[p] for t, p in zip(y_true, y_pred, strict=True)]
@@ -145,8 +143,15 @@ def _classification(rows: list[Row]) -> tuple[dict[str, float], Statistics]:
     def pick(j: int) -> Statistic:
         return lambda indices: resampled(indices)[j]
 
-    order = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_micro", "f1_weighted")
-    return values, {name: pick(j) for j, name in enumerate(order)}
+    return {name: pick(j) for j, name in enumerate(HEADLINE_METRICS["classification"])}
+
+
+def _classification(rows: list[Row]) -> tuple[dict[str, float], Statistics]:
+    y_true = [_text(r, "reference", i) for i, r in enumerate(rows, start=1)]
+    y_pred = [_text(r, "prediction", i) for i, r in enumerate(rows, start=1)]
+    report = classification_report(y_true, y_pred)
+    values = {name: float(report[name]) for name in HEADLINE_METRICS["classification"]}  # type: ignore[literal-required]
+    return values, classification_statistics(y_true, y_pred)
 
 
 def _multilabel(rows: list[Row]) -> tuple[dict[str, float], Statistics]:
