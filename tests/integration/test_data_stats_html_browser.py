@@ -7,12 +7,6 @@ Chromium is a test dependency of this file: when it is missing the test fails (i
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import struct
-import subprocess
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -20,8 +14,8 @@ import pytest
 from fmops.data.stats import file_stats
 from fmops.data.stats_html import render_html
 
-CHROMIUM = os.environ.get("FMOPS_CHROMIUM", "/usr/bin/chromium")
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+from .browser import parse_dom, png_size, run_chromium, table_rows
+
 EMAIL = "jane.doe@example.com"
 PHONE = "+44 20 7946 0958"
 
@@ -33,95 +27,6 @@ RECORDS = [
     {"text": f"Call me on {PHONE} about the refund", "label": "neg"},
     {"text": "", "label": "pos"},
 ]
-
-
-def chromium() -> str:
-    found = shutil.which(CHROMIUM) or shutil.which("chromium")
-    if not found:
-        pytest.fail(
-            f"Chromium is not installed (looked for {CHROMIUM} and chromium on PATH): run `make browser` to install "
-            "it; this test needs a headless browser and must not be skipped"
-        )
-    return found
-
-
-@dataclass
-class Element:
-    tag: str
-    attrs: dict[str, str]
-    parent: Element | None
-    children: list[Element] = field(default_factory=list)
-    text: str = ""
-
-    @property
-    def classes(self) -> set[str]:
-        return set(self.attrs.get("class", "").split())
-
-    def find_all(self, tag: str, cls: str | None = None) -> list[Element]:
-        found = []
-        for child in self.children:
-            if child.tag == tag and (cls is None or cls in child.classes):
-                found.append(child)
-            found.extend(child.find_all(tag, cls))
-        return found
-
-    def find(self, tag: str, cls: str | None = None) -> Element:
-        found = self.find_all(tag, cls)
-        assert found, f"no <{tag}{' class=' + cls if cls else ''}> in the page"
-        return found[0]
-
-    def own_text(self) -> str:
-        """The visible text of the element, without SVG tooltips (<title> inside shapes)."""
-        parts = [self.text] + [child.own_text() for child in self.children if child.tag != "title"]
-        return " ".join(" ".join(parts).split())
-
-
-class DomParser(HTMLParser):
-    """The DOM Chromium serialised, as a tree (enough for assertions: tags, classes, text)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Element("#document", {}, None)
-        self.current = self.root
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        element = Element(tag, {k: v or "" for k, v in attrs}, self.current)
-        self.current.children.append(element)
-        if tag not in VOID:
-            self.current = element
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.current.children.append(Element(tag, {k: v or "" for k, v in attrs}, self.current))
-
-    def handle_endtag(self, tag: str) -> None:
-        node: Element | None = self.current
-        while node is not None and node.tag != tag:
-            node = node.parent
-        if node is not None and node.parent is not None:
-            self.current = node.parent
-
-    def handle_data(self, data: str) -> None:
-        self.current.text += data
-
-
-def table_rows(table: Element) -> list[list[str]]:
-    return [[cell.own_text() for cell in row.children if cell.tag in ("th", "td")] for row in table.find_all("tr")]
-
-
-def run_chromium(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    command = [
-        chromium(),
-        "--headless",
-        "--disable-gpu",
-        "--no-sandbox",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        *args,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
-    assert result.returncode == 0, f"chromium failed ({result.returncode}): {result.stderr[-2000:]}"
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +42,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
 def test_the_page_as_a_person_sees_it(page: tuple[Path, int], tmp_path: Path) -> None:
     path, bins = page
     dom_html = run_chromium("--dump-dom", path.as_uri(), tmp_path=tmp_path).stdout
-    parser = DomParser()
-    parser.feed(dom_html)
-    dom = parser.root
+    dom = parse_dom(dom_html)
 
     head_title = dom.find("head").find("title").own_text()
     assert head_title == "Data statistics: reviews.jsonl"
@@ -183,6 +86,6 @@ def test_the_screenshot(page: tuple[Path, int], tmp_path: Path) -> None:
     assert shot.is_file(), "chromium wrote no screenshot"
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", png[16:24])
+    width, height = png_size(png)
     assert (width, height) == (1280, 2000)
     assert len(png) > 30_000, f"the screenshot is only {len(png)} bytes: is the page blank?"

@@ -10,12 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import struct
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +24,8 @@ from fmops.lifecycle.evaluation import evaluate, format_p, p_phrase
 from fmops.schemas import parse
 from fmops.schemas.steps import EvaluateEvent
 
-CHROMIUM = os.environ.get("FMOPS_CHROMIUM", "/usr/bin/chromium")
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+from .browser import Element, console_problems, parse_dom, png_size, run_chromium, table_rows
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "tickets-5e1d7c0a9b2f"
 CHAMPION_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/tickets/7"
@@ -46,19 +41,6 @@ ENV = {
     "KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
     "STACK_NAME": "fmops-test",
 }
-
-
-def chromium() -> str:
-    found = shutil.which(CHROMIUM) or shutil.which("chromium")
-    if not found:
-        pytest.fail(
-            f"Chromium is not installed (looked for {CHROMIUM} and chromium on PATH): run `make browser` to install "
-            "it; this test needs a headless browser and must not be skipped"
-        )
-    return found
-
-
-# ------------------------------------------------------------------------------------------------- the page
 
 
 def predictions() -> list[dict[str, Any]]:
@@ -139,98 +121,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dic
 # ---------------------------------------------------------------------------------------------- the browser
 
 
-@dataclass
-class Element:
-    tag: str
-    attrs: dict[str, str]
-    parent: Element | None
-    children: list[Element] = field(default_factory=list)
-    text: str = ""
-
-    @property
-    def classes(self) -> set[str]:
-        return set(self.attrs.get("class", "").split())
-
-    def find_all(self, tag: str, cls: str | None = None) -> list[Element]:
-        found = []
-        for child in self.children:
-            if child.tag == tag and (cls is None or cls in child.classes):
-                found.append(child)
-            found.extend(child.find_all(tag, cls))
-        return found
-
-    def find(self, tag: str, cls: str | None = None) -> Element:
-        found = self.find_all(tag, cls)
-        assert found, f"no <{tag}{' class=' + cls if cls else ''}> in the page"
-        return found[0]
-
-    def own_text(self) -> str:
-        """The visible text of the element, without SVG tooltips (<title> inside shapes)."""
-        parts = [self.text] + [child.own_text() for child in self.children if child.tag != "title"]
-        return " ".join(" ".join(parts).split())
-
-
-class DomParser(HTMLParser):
-    """The DOM Chromium serialised, as a tree (enough for assertions: tags, classes, text)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Element("#document", {}, None)
-        self.current = self.root
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        element = Element(tag, {k: v or "" for k, v in attrs}, self.current)
-        self.current.children.append(element)
-        if tag not in VOID:
-            self.current = element
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.current.children.append(Element(tag, {k: v or "" for k, v in attrs}, self.current))
-
-    def handle_endtag(self, tag: str) -> None:
-        node: Element | None = self.current
-        while node is not None and node.tag != tag:
-            node = node.parent
-        if node is not None and node.parent is not None:
-            self.current = node.parent
-
-    def handle_data(self, data: str) -> None:
-        self.current.text += data
-
-
-def rows_of(table: Element) -> list[list[str]]:
-    return [[cell.own_text() for cell in row.children if cell.tag in ("th", "td")] for row in table.find_all("tr")]
-
-
-def run_chromium(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    command = [
-        chromium(),
-        "--headless",
-        "--disable-gpu",
-        "--no-sandbox",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--enable-logging=stderr",
-        "--v=0",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        *args,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
-    assert result.returncode == 0, f"chromium failed ({result.returncode}): {result.stderr[-2000:]}"
-    return result
-
-
-def console_problems(stderr: str) -> list[str]:
-    """Chromium's log lines for page console messages (``INFO:CONSOLE``: console.* calls, uncaught errors, failed
-    loads). The report has no scripts, so any console message is a problem."""
-    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line or "console error" in line]
-
-
 def dom_of(html_path: Path, tmp_path: Path) -> tuple[Element, str, list[str]]:
     result = run_chromium("--dump-dom", html_path.as_uri(), tmp_path=tmp_path)
-    parser = DomParser()
-    parser.feed(result.stdout)
-    return parser.root, result.stdout, console_problems(result.stderr)
+    return parse_dom(result.stdout), result.stdout, console_problems(result.stderr)
 
 
 def test_the_console_check_catches_errors(tmp_path: Path) -> None:
@@ -259,7 +152,7 @@ def test_the_report_as_a_reviewer_sees_it(report: tuple[Path, dict[str, Any]], t
     assert not dom.find_all("script")
 
     # Base, fine-tuned and champion side by side, each value with its 95% interval.
-    header, *rows = rows_of(dom.find("table", "metrics"))
+    header, *rows = table_rows(dom.find("table", "metrics"))
     assert header == ["metric", "Base model", "Fine-tuned", "Champion", "fine-tuned − base", "fine-tuned − champion"]
     metrics = {row[0]: row[1:] for row in rows}
     for title, name in (("Accuracy", "accuracy"), ("F1 (macro)", "f1_macro"), ("Recall (macro)", "recall_macro")):
@@ -273,7 +166,7 @@ def test_the_report_as_a_reviewer_sees_it(report: tuple[Path, dict[str, Any]], t
     assert len(forest.find_all("circle")) == 3
 
     # The paired tests, in plain words with their p-values.
-    tests = {row[0]: row for row in rows_of(dom.find("table", "tests"))[1:]}
+    tests = {row[0]: row for row in table_rows(dom.find("table", "tests"))[1:]}
     versus_base, versus_champion = (
         doc["paired_tests"]["finetuned_vs_base"],
         doc["paired_tests"]["finetuned_vs_champion"],
@@ -291,15 +184,15 @@ def test_the_report_as_a_reviewer_sees_it(report: tuple[Path, dict[str, Any]], t
     assert verdicts["finetuned_vs_champion"].startswith("No significant difference between the fine-tuned model")
 
     # Per class, confusion matrices (coloured), worst examples (escaped text shown as text).
-    per_class = {row[0]: row for row in rows_of(dom.find("table", "per-class"))[2:]}
+    per_class = {row[0]: row for row in table_rows(dom.find("table", "per-class"))[2:]}
     assert set(per_class) == set(LABELS) and all(row[1] == "80" for row in per_class.values())
     matrices = dom.find_all("table", "confusion")
     assert [m.attrs["data-model"] for m in matrices] == ["base", "finetuned", "champion"]
     for matrix in matrices:
-        counts = [int(c) for row in rows_of(matrix)[1:] for c in row[1:]]
+        counts = [int(c) for row in table_rows(matrix)[1:] for c in row[1:]]
         assert sum(counts) == doc["test_count"] == 240
         assert any("background:rgba" in td.attrs.get("style", "").replace(" ", "") for td in matrix.find_all("td"))
-    worst = rows_of(dom.find("table", "worst"))
+    worst = table_rows(dom.find("table", "worst"))
     assert worst[1][:4] == ["10", TRICKY_TEXT, "billing", "outage (0.99)"]
     assert "<b>Refund</b>" not in dom_html  # shown as text, not parsed as markup
     assert len(worst) - 1 == len(doc["worst_examples"]) == 20
@@ -313,6 +206,6 @@ def test_the_screenshot(report: tuple[Path, dict[str, Any]], tmp_path: Path) -> 
     assert shot.is_file(), "chromium wrote no screenshot"
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", png[16:24])
+    width, height = png_size(png)
     assert (width, height) == (1280, 2400)
     assert len(png) > 60_000, f"the screenshot is only {len(png)} bytes: is the page blank?"
