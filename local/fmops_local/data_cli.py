@@ -59,14 +59,31 @@ def _print_report_text(report: Any) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from fmops.data.validate import validate_chunks
 
-    report = validate_chunks(
-        read_chunks(args.file),
-        hash_file=args.sha256,
-        data_format=args.data_format,
-        limits=_limits(args.model),
-        role=args.split,
-        max_errors=args.max_errors,
-    )
+    limits = _limits(args.model)
+    if is_s3(args.file):
+        report = validate_chunks(
+            read_chunks(args.file),
+            hash_file=args.sha256,
+            data_format=args.data_format,
+            limits=limits,
+            role=args.split,
+            max_errors=args.max_errors,
+        )
+    else:
+        from fmops_local.parallel_validate import validate_file
+
+        path = Path(args.file)
+        if not path.is_file():
+            raise DataSourceError(f"{args.file}: no such file")
+        report = validate_file(
+            path,
+            workers=args.workers,
+            data_format=args.data_format,
+            model=args.model,
+            role=args.split,
+            max_errors=args.max_errors,
+            hash_file=args.sha256,
+        )
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
@@ -184,7 +201,10 @@ def add_parser(sub: Any) -> None:
     validate.add_argument(
         "--split", choices=("train", "validation"), default="train", help="which limits apply (default: train)"
     )
-    validate.add_argument("--sha256", action="store_true", help="also report the file's sha256")
+    validate.add_argument("--sha256", action="store_true", help="also report the file's sha256 (one process)")
+    validate.add_argument(
+        "--workers", type=int, default=None, help="processes for a large local file (default: one per CPU)"
+    )
     validate.set_defaults(func=_usage_errors_exit_2(cmd_validate))
 
     split = data.add_parser("split", help="write train/validation/test JSONL and manifest.json")

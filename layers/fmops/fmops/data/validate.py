@@ -147,7 +147,7 @@ class Validator:
         self.valid_records = 0
         self.bytes = 0
         self.sha256: str | None = None
-        self._crlf_lines = 0
+        self._crlf_lines = 0  # lines that ended with CRLF (one warning at the end)
         # A record over max_tokens * chars_per_token characters is over the (estimated) token limit.
         self._token_budget = limits.max_tokens_per_record * limits.chars_per_token if limits else math.inf
         if limits and data_format and data_format not in limits.formats:
@@ -161,6 +161,30 @@ class Validator:
             self.valid_records -= 1
         else:
             self._file_error(issue.code, issue.message, issue.field)
+
+    def absorb(self, part: ValidationReport, *, line_offset: int, crlf_lines: int = 0) -> None:
+        """Add the result of a shard validated elsewhere (its lines numbered from 1) to this file's counts.
+
+        Shards must be absorbed in file order; ``finish()`` then applies the whole-file rules.
+        """
+        # Whole-file issues of a shard (line 0) are this validator's own business: they are left out.
+        for mine, issues, total in (
+            (self._errors, part.errors, part.error_count),
+            (self._warnings, part.warnings, part.warning_count),
+        ):
+            file_level = listed = 0
+            for issue in issues:
+                if issue.line:
+                    mine.add(issue._replace(line=issue.line + line_offset))
+                    listed += 1
+                else:
+                    file_level += 1
+            mine.count += total - file_level - listed  # the shard's issues beyond its own list
+        self.records += part.records
+        self.valid_records += part.valid_records
+        self._crlf_lines += crlf_lines
+        if self.format is None:
+            self.format = part.format
 
     def _file_error(self, code: str, message: str, field: str | None = None) -> None:
         issue = Issue(0, field, code, message)
