@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/data_validate.py [--size-mb 1024] [--no-write]
 
-Generates (once, cached in the temp folder) a file of Bedrock conversation records, then validates it in
-fresh processes pinned to one CPU core:
+Generates (once per record shape, cached in the temp folder) a file of Bedrock conversation records, then
+validates it in fresh processes, each pinned to one CPU core except the last:
 - baseline: ``json.loads`` + a pydantic model per line (what a user writes by hand);
 - reference: pydantic's ``model_validate_json`` per line (the fastest plain-pydantic way);
-- fmops: ``fmops.data.validate.Validator`` streaming 1 MiB chunks (the Lambda and CLI path).
+- fmops: ``fmops.data.validate.validate_chunks`` streaming 1 MiB chunks (the Lambda path);
+- fmops-cores: ``fmops data validate FILE`` (byte-range shards, one worker process per CPU).
 Prints throughput, the ratio to the baseline and peak RSS; writes "## Data validation" in RESULTS.md.
 Targets: >= 3x the baseline, >= 100 MB/s, peak RSS < 200 MB.
 """
@@ -36,26 +37,34 @@ WORDS = (
 ).split()
 
 
-def generate(path: Path, size_mb: int, seed: int = 0) -> None:
-    """Conversation records of 300-1500 bytes; 5% hold escaped quotes, some non-ASCII text."""
+def _record(rng: random.Random, shape: str) -> dict[str, Any]:
+    """``long``: one long user turn (30-150 words, 5% with quotes) and a one-word answer;
+    ``chat``: 2-6 short turns (5-40 words each), like a support dialogue."""
+    if shape == "long":
+        user = " ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 150)))
+        if rng.random() < 0.05:
+            user += ' he said "this is the second time"'
+        turns = [user, rng.choice(["billing", "tech", "sales"])]
+    else:
+        turns = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 40))) for _ in range(2 * rng.randint(1, 3))]
+    return {
+        "schemaVersion": "bedrock-conversation-2024",
+        "system": [{"text": "You route support tickets to a team."}],
+        "messages": [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": [{"text": text}]} for i, text in enumerate(turns)
+        ],
+    }
+
+
+def generate(path: Path, size_mb: int, shape: str, seed: int = 0) -> None:
+    """Conversation records of the given shape; half written with non-ASCII characters as is."""
     rng = random.Random(seed)
     target = size_mb * 1024 * 1024
     written = 0
     tmp = path.with_suffix(".part")
     with tmp.open("w", encoding="utf-8") as handle:
         while written < target:
-            user = " ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 150)))
-            if rng.random() < 0.05:
-                user += ' he said "this is the second time"'
-            record = {
-                "schemaVersion": "bedrock-conversation-2024",
-                "system": [{"text": "You route support tickets to a team."}],
-                "messages": [
-                    {"role": "user", "content": [{"text": user}]},
-                    {"role": "assistant", "content": [{"text": rng.choice(["billing", "tech", "sales"])}]},
-                ],
-            }
-            line = json.dumps(record, ensure_ascii=rng.random() < 0.5) + "\n"
+            line = json.dumps(_record(rng, shape), ensure_ascii=rng.random() < 0.5) + "\n"
             handle.write(line)
             written += len(line.encode())
     tmp.replace(path)
@@ -67,10 +76,18 @@ def _pin_one_core() -> None:
 
 
 def worker(method: str, path: Path) -> dict[str, Any]:
-    _pin_one_core()
+    if method != "fmops-cores":
+        _pin_one_core()
     started = time.perf_counter()
     records = valid = 0
-    if method == "fmops":
+    if method == "fmops-cores":
+        sys.path.insert(0, str(ROOT / "local"))
+        from fmops_local.parallel_validate import validate_file
+
+        # What `fmops data validate FILE` runs on a large local file: one process per CPU.
+        report = validate_file(path)
+        records, valid = report.records, report.valid_records
+    elif method == "fmops":
         from fmops.data.validate import validate_chunks
 
         def chunks() -> Any:
@@ -111,7 +128,11 @@ def worker(method: str, path: Path) -> dict[str, Any]:
                 except (ValueError, ValidationError):
                     pass
     seconds = time.perf_counter() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The largest process: this one, or (all cores) the biggest worker.
+    rss_kb = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
+    rss_mb = rss_kb / 1024
     return {"method": method, "seconds": seconds, "records": records, "valid": valid, "rss_mb": rss_mb}
 
 
@@ -122,26 +143,13 @@ def measure(method: str, path: Path) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size-mb", type=int, default=1024)
-    parser.add_argument("--file", type=Path)
-    parser.add_argument("--worker", choices=("baseline", "reference", "fmops"))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.file)))
-        return 0
-    path = args.file or Path(tempfile.gettempdir()) / f"fmops-bench-conversations-{args.size_mb}mb.jsonl"
-    if not path.exists():
-        print(f"generating {args.size_mb} MB at {path} ...", flush=True)
-        generate(path, args.size_mb)
+def run_shape(path: Path, shape: str, rounds: int) -> tuple[str, bool]:
+    """Measure the three methods on one file; returns the markdown table and whether they agree."""
     size = path.stat().st_size
     # Rounds interleave the methods and the fastest run of each counts: a busy neighbour slows a run
     # down, never up, so the minimum is the least disturbed measurement of each.
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in ("baseline", "reference", "fmops")}
-    for _ in range(args.rounds):
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in ("baseline", "reference", "fmops", "fmops-cores")}
+    for _ in range(rounds):
         for method in runs:
             runs[method].append(measure(method, path))
     results = {m: min(r, key=lambda x: x["seconds"]) for m, r in runs.items()}
@@ -150,7 +158,8 @@ def main() -> int:
     for method, label in (
         ("baseline", "baseline: `json.loads` + pydantic model per line"),
         ("reference", "reference: pydantic `model_validate_json` per line"),
-        ("fmops", "fmops `Validator` (streaming, 1 MiB chunks)"),
+        ("fmops", "fmops `validate_chunks` (streaming, 1 MiB chunks), one core"),
+        ("fmops-cores", f"fmops `fmops data validate` on all {os.cpu_count()} cores (byte-range shards)"),
     ):
         r = results[method]
         rate = size / r["seconds"] / 1e6
@@ -159,27 +168,62 @@ def main() -> int:
             f"{r['valid']:,} / {r['records']:,} |"
         )
         print(
-            f"{method:9s} {r['seconds']:7.2f} s  {rate:6.0f} MB/s  x{base / r['seconds']:.2f}  {r['rss_mb']:.0f} MB RSS"
+            f"{shape:5s} {method:9s} {r['seconds']:7.2f} s {rate:5.0f} MB/s "
+            f"x{base / r['seconds']:.2f} {r['rss_mb']:.0f} MB"
         )
-    fm = results["fmops"]
-    if fm["valid"] != results["baseline"]["valid"]:
+    agree = results["fmops"]["valid"] == results["baseline"]["valid"] == results["fmops-cores"]["valid"]
+    if not agree:
         print("MISMATCH: fmops and the baseline disagree on valid records", file=sys.stderr)
-        return 1
-    body = (
-        f"`python benchmarks/data_validate.py --size-mb {args.size_mb}`: {size / 1e6:,.0f} MB of Bedrock conversation "
-        f"records ({fm['records']:,} lines), each method in a fresh process pinned to one core, fastest of "
-        f"{args.rounds} interleaved rounds, CPython "
-        f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, {date.today().isoformat()}.\n"
-        "Targets: >= 3x the baseline, >= 100 MB/s, peak RSS < 200 MB.\n\n"
+    table = (
+        f"**{shape}** ({size / 1e6:,.0f} MB, {results['fmops']['records']:,} lines): {_SHAPES[shape]}\n\n"
         "| method | seconds | MB/s | speed / baseline | peak RSS (MB) | valid / records |\n"
         "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows)
+    )
+    return table, agree
+
+
+_SHAPES = {
+    "long": "a system prompt, one long user turn (30-150 words) and a one-word answer",
+    "chat": "a system prompt and 2-6 short turns (5-40 words each)",
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--file", type=Path)
+    parser.add_argument("--worker", choices=("baseline", "reference", "fmops", "fmops-cores"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--shapes", default="long,chat", help="record shapes: long, chat")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.file)))
+        return 0
+    tables = []
+    failed = False
+    for shape in args.shapes.split(","):
+        path = args.file or Path(tempfile.gettempdir()) / f"fmops-bench-{shape}-{args.size_mb}mb.jsonl"
+        if not path.exists():
+            print(f"generating {args.size_mb} MB of {shape} records at {path} ...", flush=True)
+            generate(path, args.size_mb, shape)
+        table, ok = run_shape(path, shape, args.rounds)
+        tables.append(table)
+        failed |= not ok
+    body = (
+        f"`python benchmarks/data_validate.py --size-mb {args.size_mb}`: {args.size_mb} MiB of Bedrock conversation "
+        "records per shape, each method in a fresh process (pinned to one core except the all-cores row), "
+        f"fastest of {args.rounds} "
+        f"interleaved rounds, CPython {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{date.today().isoformat()}.\nTargets: >= 3x the baseline, >= 100 MB/s, peak RSS < 200 MB.\n\n"
+        + "\n\n".join(tables)
     )
     if not args.no_write:
         from _results import write_section
 
         write_section("Data validation", body)
         print("written to benchmarks/RESULTS.md")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
