@@ -19,6 +19,7 @@ import boto3
 
 from fmops_local import patches, runtime
 from fmops_local.deploy import StackInfo, deploy_stack
+from fmops_local.patches.lambda_inprocess import environment_lock
 
 LOCAL_ACCOUNT = "123456789012"
 # The local AWS's only credentials (moto's mock credentials); the API front checks signatures against them.
@@ -45,16 +46,17 @@ class LocalAws:
         # deploy.SKIPPED lists what moto's CloudFormation cannot create, and what stands in for it.
         warnings.filterwarnings("ignore", message=r"Tried to parse .* not supported", category=UserWarning)
         warnings.filterwarnings("ignore", message=r"No application metrics to publish", category=UserWarning)
-        os.environ.update(
-            {
-                "AWS_DEFAULT_REGION": self.region,
-                "AWS_REGION": self.region,
-                "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
-            }
-        )
-        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-            os.environ.pop(var, None)
+        with environment_lock():
+            os.environ.update(
+                {
+                    "AWS_DEFAULT_REGION": self.region,
+                    "AWS_REGION": self.region,
+                    "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+                    "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+                }
+            )
+            for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+                os.environ.pop(var, None)
         self._mock = mock_aws(
             config={
                 "stepfunctions": {"execute_state_machine": True},
@@ -140,8 +142,9 @@ class LocalAws:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        os.environ.clear()
-        os.environ.update(self._saved_env)
+        with environment_lock():  # no in-process handler is between its own set and restore
+            os.environ.clear()
+            os.environ.update(self._saved_env)
 
     def __enter__(self) -> LocalAws:
         return self.start()

@@ -113,6 +113,20 @@ def _install_snapshot_environ() -> None:
         os.environ.__class__ = _SnapshotEnviron
 
 
+def _unset(key: str) -> None:
+    # Not os.environ.pop(key, None): it reads, then deletes, and the delete raises KeyError when another
+    # thread removed the variable in between (seen in CI as a run failing with "'AWS_LAMBDA_FUNCTION_NAME'").
+    try:
+        del os.environ[key]
+    except KeyError:
+        pass
+
+
+def environment_lock() -> threading.RLock:
+    """The lock every change to the process environment takes (handlers run in-process under it)."""
+    return _LOCK
+
+
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
     # Touch only what differs, so that other threads see as few changes as possible.
@@ -125,7 +139,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
         # Undo the function's variables and anything the handler itself set, key by key.
         for key, value in os.environ.copy().items():
             if key not in saved:
-                os.environ.pop(key, None)
+                _unset(key)
             elif value != saved[key]:
                 os.environ[key] = saved[key]
         for key in saved.keys() - os.environ.copy().keys():
