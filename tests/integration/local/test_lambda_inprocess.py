@@ -115,4 +115,3 @@ def test_environment_copies_in_other_threads_never_see_a_half_removed_key(aws):
 
     assert errors == []
     assert not any(name in os.environ for name in names)
-
