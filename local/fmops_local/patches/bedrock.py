@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 import uuid
 from typing import Any
@@ -67,10 +68,15 @@ def _resolve_model(model_id: str) -> tuple[str, str | None] | None:
     return None
 
 
+_LLAMA_USER = re.compile(r"<\|start_header_id\|>user<\|end_header_id\|>\n\n(.*?)<\|eot_id\|>", re.S)
+
+
 def _input_text(payload: dict[str, Any]) -> str:
     for key in ("inputText", "prompt", "inputs"):
         if isinstance(payload.get(key), str):
-            return str(payload[key])
+            text = str(payload[key])
+            user = _LLAMA_USER.search(text)  # a Llama 3 chat template: the model sees the user's turn
+            return user.group(1) if user else text
     messages = payload.get("messages")
     if isinstance(messages, list) and messages:
         content = messages[-1].get("content")
@@ -79,6 +85,31 @@ def _input_text(payload: dict[str, Any]) -> str:
         if isinstance(content, list) and content and isinstance(content[0], dict):
             return str(content[0].get("text", ""))
     raise ValueError("body has no inputText, prompt or messages")
+
+
+def _response(payload: dict[str, Any], text: str, label: str) -> dict[str, Any]:
+    """The response in the shape of the request's model family (see ``fmops.bedrock_models``)."""
+    tokens = len(text.split())
+    if "inferenceConfig" in payload:  # Nova
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": label}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": tokens, "outputTokens": 1, "totalTokens": tokens + 1},
+        }
+    if "anthropic_version" in payload:  # Claude
+        return {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "text", "text": label}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": tokens, "output_tokens": 1},
+        }
+    if "max_gen_len" in payload:  # Llama
+        return {"generation": label, "prompt_token_count": tokens, "generation_token_count": 1, "stop_reason": "stop"}
+    return {
+        "inputTextTokenCount": tokens,
+        "results": [{"tokenCount": 1, "outputText": label, "completionReason": "FINISH"}],
+    }
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
@@ -199,7 +230,8 @@ def apply() -> None:
             return _error(400, "ValidationException", f"The provided model identifier is invalid: {model_id}")
         try:
             body = self.body if isinstance(self.body, bytes) else (self.body or "").encode()
-            text = _input_text(json.loads(body or b"{}"))
+            payload = json.loads(body or b"{}")
+            text = _input_text(payload)
         except ValueError as exc:
             return _error(400, "ValidationException", f"Malformed input request: {exc}")
         pool = runtime.current().models
@@ -213,10 +245,6 @@ def apply() -> None:
         if status != 200:
             return _error(424, "ModelErrorException", raw.decode(errors="replace"))
         label = json.loads(raw)["predictions"][0]["label"]
-        out = {
-            "inputTextTokenCount": len(text.split()),
-            "results": [{"tokenCount": 1, "outputText": label, "completionReason": "FINISH"}],
-        }
-        return 200, {"Content-Type": "application/json"}, json.dumps(out)
+        return 200, {"Content-Type": "application/json"}, json.dumps(_response(payload, text, label))
 
     rr.BedrockRuntimeResponse.invoke_model = invoke_model

@@ -197,3 +197,18 @@ def lambda_handler(event, context):
     assert keys == ["seen/in/data.jsonl"]
     event = json.loads(s3.get_object(Bucket=BUCKET, Key="seen/in/data.jsonl")["Body"].read())
     assert event["detail"]["object"]["version-id"] == version
+
+
+def test_local_bedrock_answers_in_the_shape_of_the_request() -> None:
+    from fmops.bedrock_models import generated_text, invocation_body
+    from fmops_local.patches.bedrock import _input_text, _response
+
+    for model in (
+        "amazon.titan-text-lite-v1",
+        "amazon.nova-micro-v1:0",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "meta.llama3-1-8b-instruct-v1:0",
+    ):
+        body = invocation_body(model, "Classify the text into one of: a, b.\nText: hi\nLabel:")
+        assert _input_text(body) == "Classify the text into one of: a, b.\nText: hi\nLabel:", model
+        assert generated_text(_response(body, "x y", "b")) == "b", model

@@ -24,6 +24,7 @@ from typing import IO, Any, NamedTuple
 from fmops.aws.bedrock import BedrockRuntime
 from fmops.aws.s3 import S3Storage, s3_uri, split_uri
 from fmops.aws.sagemaker import SageMaker
+from fmops.bedrock_models import generated_text, invocation_body
 from fmops.config import CommonSettings, PlanEvaluationSettings
 from fmops.data.formats import classification_prompt
 from fmops.data.jsonl import HashingLineReader, parse_classification_line
@@ -303,17 +304,8 @@ def read_predictions(s3: S3Storage, uri: str) -> Iterator[Prediction]:
 
 
 def parse_generated_label(response: dict[str, Any], labels: list[str]) -> str:
-    """The label in a Bedrock text-generation response (Titan, Llama, Anthropic-style or plain)."""
-    text = ""
-    results = response.get("results")
-    if isinstance(results, list) and results and isinstance(results[0], dict):
-        text = str(results[0].get("outputText", ""))
-    for key in ("outputText", "generation", "completion", "label"):
-        if not text and isinstance(response.get(key), str):
-            text = response[key]
-    content = response.get("content")
-    if not text and isinstance(content, list) and content and isinstance(content[0], dict):
-        text = str(content[0].get("text", ""))
+    """The label in a Bedrock text-generation response (any family: ``fmops.bedrock_models.generated_text``)."""
+    text = generated_text(response)
     first = text.strip().splitlines()[0].strip() if text.strip() else ""
     lowered = {label.lower(): label for label in labels}
     if first.lower() in lowered:
@@ -338,7 +330,7 @@ def bedrock_predictions(
         except DatasetValidationError as exc:
             raise EvaluationError(f"{dataset.test_uri}: {exc}") from exc
         prompt = classification_prompt(record.text, dataset.labels)
-        body = {"inputText": prompt, "textGenerationConfig": {"maxTokenCount": 16, "temperature": 0}}
+        body = invocation_body(run.base_model, prompt)  # the custom model takes its base model's body
         base = parse_generated_label(runtime.invoke_json(run.base_model, body), dataset.labels)
         tuned = parse_generated_label(runtime.invoke_json(model_id, body), dataset.labels)
         yield Prediction(line=line_no, text=record.text, reference=record.label, base=base, finetuned=tuned)
