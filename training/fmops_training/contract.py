@@ -35,6 +35,7 @@ class Hyperparameters:
     warmup_steps: int = 0  # > 0 overrides warmup_ratio (the name Bedrock's mapping also uses)
     weight_decay: float = 0.01
     eval_steps: int = 0
+    checkpoint_steps: int = 0  # save a checkpoint every N optimizer steps (0: only when SIGTERM interrupts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +111,7 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
     "warmup_steps": (0, None, ">= 0 (0 = use warmup_ratio)"),
     "weight_decay": (0.0, 10.0, "between 0 and 10"),
     "eval_steps": (0, None, ">= 0 (0 = once per epoch)"),
+    "checkpoint_steps": (0, None, ">= 0 (0 = only on SIGTERM)"),
 }
 
 
@@ -195,7 +197,7 @@ class TrainingEnv:
     train_dir: Path
     validation_dir: Path | None
     model_channel_dir: Path | None  # channel base_model (as fmops plans it) or model
-    checkpoint_dir: Path | None  # None when it cannot be created or written (resume support builds on it)
+    checkpoint_dir: Path | None  # None when it cannot be created or written: no checkpoints, no resume
     hosts: tuple[str, ...]
     current_host: str
     num_gpus: int

@@ -32,5 +32,23 @@ class TrainingError(FmopsTrainingError):
     """Training itself went wrong (for example the loss became NaN)."""
 
 
+class TrainingInterrupted(FmopsTrainingError):
+    """SIGTERM (a spot interruption) stopped training at a step boundary, after checkpointing when it could.
+
+    ``exit_code`` is 143 (128 + SIGTERM), as if the signal had ended the process.
+    """
+
+    exit_code = 143
+
+    def __init__(self, step: int, checkpoint_step: int | None) -> None:
+        if checkpoint_step is None:
+            message = f"interrupted at step {step}; no checkpoint was saved, a restart starts over"
+        else:
+            message = f"interrupted; resume from checkpoint step {checkpoint_step}"
+        super().__init__(message)
+        self.step = step
+        self.checkpoint_step = checkpoint_step
+
+
 class InvalidInputError(FmopsTrainingError, ValueError):
     """An inference request is malformed (HTTP 400)."""

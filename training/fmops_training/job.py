@@ -14,7 +14,7 @@ from fmops_training.contract import TrainingEnv
 from fmops_training.data import label_set, read_channel
 from fmops_training.errors import ContractError
 from fmops_training.metrics_log import MetricLogger
-from fmops_training.runtime import prepare_torch, torch_threads
+from fmops_training.runtime import prepare_torch, sigterm_flag, torch_threads
 
 
 def run_training(env: TrainingEnv, echo: Any = print) -> dict[str, Any]:
@@ -43,10 +43,12 @@ def run_training(env: TrainingEnv, echo: Any = print) -> dict[str, Any]:
         tokenizer = load_tokenizer(source.location)
         model, head_digest = build_classifier(source, labels, hps.seed, tokenizer.pad_token_id)
     model.to(device)
+    every = f"every {hps.checkpoint_steps} steps and " if hps.checkpoint_steps else ""
+    checkpoints = f"{env.checkpoint_dir} ({every}on SIGTERM)" if env.checkpoint_dir else "disabled (not writable)"
     echo(
         f"fmops-train: {len(train)} train / {len(validation)} validation records, labels {labels}; "
         f"base model {source.describe()}; device {device}, torch threads {torch_threads()}, "
-        f"host {env.current_host}; checkpoints {env.checkpoint_dir or 'disabled (not writable)'}",
+        f"host {env.current_host}; checkpoints {checkpoints}",
         flush=True,
     )
     if not validation:
@@ -59,9 +61,22 @@ def run_training(env: TrainingEnv, echo: Any = print) -> dict[str, Any]:
     val_y = torch.tensor([index[r.label] for r in validation], dtype=torch.long)
 
     logger = MetricLogger()
-    result = train_classifier(
-        model, train_seqs, train_y, val_seqs, val_y, hps, tokenizer.pad_token_id, device, logger, echo
-    )
+    # SIGTERM (spot interruption) from here on: checkpoint at the next step boundary, exit 143.
+    with sigterm_flag() as stop_requested:
+        result = train_classifier(
+            model,
+            train_seqs,
+            train_y,
+            val_seqs,
+            val_y,
+            hps,
+            tokenizer.pad_token_id,
+            device,
+            logger,
+            echo,
+            checkpoint_dir=env.checkpoint_dir,
+            stop_requested=stop_requested,
+        )
 
     metrics: dict[str, Any] = {
         "train_loss": result.train_loss,

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from fmops_training.checkpoint import DEFAULT_KEEP, load_latest, rng_state, save_checkpoint, set_rng_state
 from fmops_training.contract import Hyperparameters
-from fmops_training.errors import TrainingError
+from fmops_training.errors import TrainingError, TrainingInterrupted
 from fmops_training.metrics_log import MetricLogger
 
 LOG_EVERY = 10
@@ -114,10 +118,28 @@ class TrainResult:
     evaluations: list[dict[str, float]] = field(default_factory=list)
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[list[int]]:
+def _batches(n: int, batch_size: int, generator: torch.Generator, skip: int = 0) -> Iterator[list[int]]:
+    """One epoch's batches in the generator's order; the first ``skip`` batches (consumed before a resume) are
+    left out, the permutation being drawn all the same."""
     perm = torch.randperm(n, generator=generator).tolist()
-    for start in range(0, n, batch_size):
+    for start in range(skip * batch_size, n, batch_size):
         yield perm[start : start + batch_size]
+
+
+def run_fingerprint(
+    hps: Hyperparameters,
+    train_seqs: Sequence[Sequence[int]],
+    train_labels: torch.Tensor,
+    val_seqs: Sequence[Sequence[int]],
+) -> str:
+    """sha256 of what a checkpoint must match to be resumed: hyperparameters (all but ``checkpoint_steps``) and data."""
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in hps.to_dict().items() if k != "checkpoint_steps"}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update(json.dumps([list(map(int, s)) for s in train_seqs]).encode())
+    digest.update(json.dumps([int(x) for x in train_labels.tolist()]).encode())
+    digest.update(json.dumps([list(map(int, s)) for s in val_seqs]).encode())
+    return digest.hexdigest()
 
 
 def _sync(device: torch.device) -> None:
@@ -136,11 +158,19 @@ def train_classifier(
     device: torch.device,
     logger: MetricLogger,
     echo: Any = print,
+    checkpoint_dir: Path | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
+    keep_checkpoints: int = DEFAULT_KEEP,
 ) -> TrainResult:
     """Fine-tune ``model`` (already on ``device``) and leave the best weights in it (by validation accuracy).
 
     Evaluates every ``eval_steps`` steps (0: at the end of each epoch) and after the last step. Without a
     validation set the final weights are kept.
+
+    With a ``checkpoint_dir``: starts from its newest complete checkpoint when there is one (model, optimizer,
+    scheduler, RNG states, data position, best weights, metric history: the run continues exactly), saves
+    one every ``hps.checkpoint_steps`` optimizer steps (0: never on schedule), and, once ``stop_requested()``
+    says so (SIGTERM), saves one at the next step boundary and raises ``TrainingInterrupted``.
     """
     n = len(train_seqs)
     steps_per_epoch = math.ceil(n / hps.batch_size)
@@ -174,10 +204,73 @@ def train_classifier(
     window_steps = 0
     last_train_loss = float("nan")
     last_eval_step = -1
-    for epoch in range(1, hps.epochs + 1):
+    first_epoch, skip = 1, 0
+    fingerprint = run_fingerprint(hps, train_seqs, train_labels, val_seqs) if checkpoint_dir is not None else ""
+    resumed = load_latest(checkpoint_dir, echo) if checkpoint_dir is not None else None
+    if resumed is not None:
+        saved_step, folder, state = resumed
+        if state.get("fingerprint") != fingerprint:
+            raise TrainingError(
+                f"checkpoint {folder} belongs to another run (its hyperparameters or data differ from this job's); "
+                "give this job its own checkpoint location or empty it"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        data, saved = state["data"], state["loop"]
+        first_epoch, skip = int(data["epoch"]), int(data["batch_index"])
+        generator.set_state(data["epoch_generator_state"])
+        step, tokens, train_seconds = int(saved["step"]), int(saved["tokens"]), float(saved["train_seconds"])
+        window_loss = saved["window_loss"].to(device)
+        window_steps, last_eval_step = int(saved["window_steps"]), int(saved["last_eval_step"])
+        last_train_loss = float(saved["last_train_loss"])
+        evaluations.extend(saved["evaluations"])
+        best.update(saved["best"])
+        logger.history.extend((str(n_), float(v), int(s)) for n_, v, s in saved["history"])
+        echo(f"fmops-train: resumed from step {saved_step} (epoch {first_epoch}, batch {skip}) of {folder}", flush=True)
+    elif checkpoint_dir is None and hps.checkpoint_steps:
+        echo("fmops-train: checkpoint_steps is set but no checkpoint dir is writable: no checkpoints", flush=True)
+
+    saved_steps: list[int] = [int(resumed[0])] if resumed is not None else []
+
+    def save(epoch: int, batch_index: int, epoch_generator_state: torch.Tensor) -> None:
+        assert checkpoint_dir is not None
+        state = {
+            "fingerprint": fingerprint,
+            "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rng_state(),
+            # The order of an epoch is drawn from the generator's state at the epoch's start.
+            "data": {"epoch": epoch, "batch_index": batch_index, "epoch_generator_state": epoch_generator_state},
+            "loop": {
+                "step": step,
+                "tokens": tokens,
+                "train_seconds": train_seconds,
+                "window_loss": window_loss.detach().cpu(),
+                "window_steps": window_steps,
+                "last_train_loss": last_train_loss,
+                "last_eval_step": last_eval_step,
+                "evaluations": list(evaluations),
+                "best": dict(best),
+                "history": list(logger.history),
+            },
+        }
+        try:
+            folder = save_checkpoint(checkpoint_dir, step, state, keep_checkpoints)
+        except OSError as exc:  # a full or vanished disk: training goes on, the previous checkpoint stays
+            echo(f"fmops-train: checkpoint step {step} could not be saved ({exc}); training goes on", flush=True)
+            return
+        saved_steps.append(step)
+        echo(f"fmops-train: checkpoint step {step} saved to {folder}", flush=True)
+
+    for epoch in range(first_epoch, hps.epochs + 1):
         epoch_started = time.perf_counter()
         segment_started = time.perf_counter()
-        for idx in _batches(n, hps.batch_size, generator):
+        epoch_generator_state = generator.get_state()
+        batch_index = skip if epoch == first_epoch else 0
+        for idx in _batches(n, hps.batch_size, generator, batch_index):
             ids, mask = collate([train_seqs[i] for i in idx], pad_id)
             labels = train_labels[torch.as_tensor(idx)]
             lr = float(scheduler.get_last_lr()[0])
@@ -210,6 +303,16 @@ def train_classifier(
                 run_eval(step)
                 last_eval_step = step
                 segment_started = time.perf_counter()
+            batch_index += 1
+            stopping = stop_requested()
+            if checkpoint_dir is not None and (stopping or (hps.checkpoint_steps and step % hps.checkpoint_steps == 0)):
+                _sync(device)
+                train_seconds += time.perf_counter() - segment_started
+                save(epoch, batch_index, epoch_generator_state)
+                segment_started = time.perf_counter()
+            if stopping:
+                echo(f"fmops-train: SIGTERM: stopped at step {step}/{total}", flush=True)
+                raise TrainingInterrupted(step, saved_steps[-1] if saved_steps else None)
         _sync(device)
         train_seconds += time.perf_counter() - segment_started
         if (not hps.eval_steps or epoch == hps.epochs) and last_eval_step != step:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fmops_training.errors import ContractError, FmopsTrainingError
@@ -33,7 +36,8 @@ def run_guarded(main: Callable[[], None], failure_path: Path | None | Callable[[
 
     ``failure_path`` may be a callable, asked only after a failure (for paths known once arguments parse).
     Typed errors (``FmopsTrainingError``) are expected conditions and are reported by their message;
-    anything else also gets its traceback on stderr.
+    anything else also gets its traceback on stderr. An error with an ``exit_code`` attribute (an interrupted
+    training, 143) returns that code instead of 1.
     """
     try:
         main()
@@ -43,7 +47,8 @@ def run_guarded(main: Callable[[], None], failure_path: Path | None | Callable[[
             traceback.print_exc(file=sys.stderr)
         print(f"fmops: {message}", file=sys.stderr, flush=True)
         write_failure(failure_path() if callable(failure_path) else failure_path, message)
-        return 1
+        code = getattr(exc, "exit_code", 1)
+        return code if isinstance(code, int) and code > 0 else 1
     return 0
 
 
@@ -75,3 +80,26 @@ def prepare_torch() -> None:
         pass  # already set once parallel work started; the intra-op count is what matters
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
+
+
+@contextlib.contextmanager
+def sigterm_flag() -> Iterator[Callable[[], bool]]:
+    """While inside, SIGTERM (SageMaker's spot interruption notice) only sets a flag; yields its reader.
+
+    The training loop polls it at step boundaries, checkpoints and stops. The previous handler comes back on
+    exit. Outside the main thread no handler can be installed and the reader always says False.
+    """
+    flag = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        flag.set()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield lambda: False
+        return
+    try:
+        yield flag.is_set
+    finally:
+        signal.signal(signal.SIGTERM, previous)

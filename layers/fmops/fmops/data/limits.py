@@ -186,6 +186,7 @@ _SAGEMAKER_HP = (
     _hp("warmup_steps", "int", 0, math.inf, 0),
     _hp("weight_decay", "float", 0.0, 10.0, 0.01),
     _hp("eval_steps", "int", 0, math.inf, 0),
+    _hp("checkpoint_steps", "int", 0, math.inf, 0),
 )
 
 _NOVA_NOTE = (
