@@ -124,4 +124,3 @@ def validate_file(
     merged.bytes = size
     merged.finish()
     return merged.report()
-
