@@ -210,6 +210,9 @@ def training_output_uri(artifacts_bucket: str, run_id: str) -> str:
     return f"s3://{artifacts_bucket}/training/{run_id}/"
 
 
+SPOT_CHECKPOINT_STEPS = 200
+
+
 def plan_sagemaker(run: RunRequest, dataset: DatasetInfo, settings: PlanTrainingSettings) -> CreateTrainingJobRequest:
     """The CreateTrainingJob request of a run: managed spot (with its max wait) when ``run.spot``, checkpoints synced
     to ``s3://<artifacts>/checkpoints/<run_id>/``, traffic between instances encrypted when there are several,
@@ -224,6 +227,9 @@ def plan_sagemaker(run: RunRequest, dataset: DatasetInfo, settings: PlanTraining
     code_uri = f"s3://{settings.artifacts_bucket}/{CODE_KEY}"
     hyperparameters = {
         "seed": str(run.split.seed),
+        # A spot job also checkpoints on a schedule (not only on SIGTERM): a reclaimed instance may not get
+        # its two-minute warning through. The run's own value wins.
+        **({"checkpoint_steps": str(SPOT_CHECKPOINT_STEPS)} if run.spot else {}),
         **run.hyperparameters,
         "base_model": run.base_model,
         "sagemaker_program": "train.py",
