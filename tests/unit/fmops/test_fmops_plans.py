@@ -82,14 +82,6 @@ def test_sagemaker_training_request(env: dict[str, str]) -> None:
         "S3Uri": "s3://fmops-artifacts/checkpoints/churn-3f2a9c1d0b7e/",
         "LocalPath": "/opt/ml/checkpoints",
     }
-    # ... and checkpoints on a schedule too, unless the run says otherwise
-    assert job["HyperParameters"]["checkpoint_steps"] == "200"
-    own = training_event(spot=True, hyperparameters={"epochs": "1", "checkpoint_steps": "50"})
-    job = plan_training(own.run, own.dataset, settings=PlanTrainingSettings.from_env()).sagemaker
-    assert job is not None and job["HyperParameters"]["checkpoint_steps"] == "50"
-    on_demand = training_event()
-    job = plan_training(on_demand.run, on_demand.dataset, settings=PlanTrainingSettings.from_env()).sagemaker
-    assert job is not None and "checkpoint_steps" not in job["HyperParameters"]
     assert {"Key": "fmops:run-id", "Value": "churn-3f2a9c1d0b7e"} in job["Tags"]
     assert {"Key": "fmops:stack", "Value": "fmops-test"} in job["Tags"]
 
@@ -255,6 +247,14 @@ def test_spot_training_waits_and_checkpoints(env: dict[str, str]) -> None:
         "S3Uri": "s3://fmops-artifacts/checkpoints/churn-3f2a9c1d0b7e/",
         "LocalPath": "/opt/ml/checkpoints",
     }
+    # ... and checkpoints on a schedule too, unless the run says otherwise
+    assert job["HyperParameters"]["checkpoint_steps"] == "200"
+    own = training_event(spot=True, hyperparameters={"epochs": "1", "checkpoint_steps": "50"})
+    job = plan_training(own.run, own.dataset, settings=PlanTrainingSettings.from_env()).sagemaker
+    assert job is not None and job["HyperParameters"]["checkpoint_steps"] == "50"
+    on_demand = training_event()
+    job = plan_training(on_demand.run, on_demand.dataset, settings=PlanTrainingSettings.from_env()).sagemaker
+    assert job is not None and "checkpoint_steps" not in job["HyperParameters"]
 
 
 def test_spot_max_wait_is_the_runs_and_never_below_the_runtime(env: dict[str, str]) -> None:
