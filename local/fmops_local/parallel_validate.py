@@ -16,7 +16,7 @@ from typing import Any
 
 from fmops.data.lines import GZIP_MAGIC, iter_line_batches
 from fmops.data.schemas import detect_format
-from fmops.data.validate import Issue, Role, ValidationReport, Validator, validate_chunks
+from fmops.data.validate import Role, ValidationReport, Validator, validate_chunks
 
 MIN_SHARD_BYTES = 32 * 1024 * 1024  # below this per worker, one process is as fast
 CHUNK_BYTES = 1024 * 1024
@@ -46,7 +46,7 @@ def _validate_range(path: str, start: int, end: int, options: dict[str, Any]) ->
     for _ in validator.check_lines(batches, emit_valid=False):
         pass
     gc.enable()
-    return validator.report().as_dict(), validator._crlf_lines
+    return validator.report().as_dict(), validator.crlf_lines
 
 
 def _first_format(path: Path) -> str | None:
@@ -63,19 +63,6 @@ def _first_format(path: Path) -> str | None:
 def _lines_head(path: Path) -> Any:
     with path.open("rb") as handle:
         yield from handle
-
-
-def _report(data: dict[str, Any]) -> ValidationReport:
-    return ValidationReport(
-        valid=data["valid"],
-        records=data["records"],
-        valid_records=data["valid_records"],
-        errors=[Issue(**e) for e in data["errors"]],
-        warnings=[Issue(**w) for w in data["warnings"]],
-        format=data["format"],
-        error_count=data["error_count"],
-        warning_count=data["warning_count"],
-    )
 
 
 def validate_file(
@@ -118,7 +105,7 @@ def validate_file(
         offset = 0
         for future in futures:  # in file order
             part, crlf = future.result()
-            report = _report(part)
+            report = ValidationReport.from_dict(part)
             merged.absorb(report, line_offset=offset, crlf_lines=crlf)
             offset += report.records
     merged.bytes = size

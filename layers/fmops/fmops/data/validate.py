@@ -93,6 +93,23 @@ class ValidationReport:
             "sha256": self.sha256,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidationReport:
+        """The report ``as_dict()`` wrote (a shard's result read back from S3 or a worker process)."""
+        return cls(
+            valid=data["valid"],
+            records=data["records"],
+            valid_records=data["valid_records"],
+            errors=[Issue(**e) for e in data["errors"]],
+            warnings=[Issue(**w) for w in data["warnings"]],
+            format=data["format"],
+            error_count=data["error_count"],
+            warning_count=data["warning_count"],
+            model=data.get("model"),
+            bytes=data.get("bytes", 0),
+            sha256=data.get("sha256"),
+        )
+
     def summary(self) -> str:
         verdict = "valid" if self.valid else "INVALID"
         return (
@@ -154,6 +171,11 @@ class Validator:
             self._file_error("format_not_supported", self._format_message(data_format))
 
     # -- reporting ----------------------------------------------------------------------------------
+    @property
+    def crlf_lines(self) -> int:
+        """Lines seen so far that ended with CRLF (reported as one warning by ``finish()``)."""
+        return self._crlf_lines
+
     def reject(self, issue: Issue) -> None:
         """Record a problem found by the caller (a line already counted valid, when ``issue.line``)."""
         if issue.line:

@@ -157,42 +157,29 @@ def validate_shard(run: RunRequest, shard: Shard, *, s3: S3Storage, settings: Co
     for _ in validator.check_lines(batches, emit_valid=False):
         pass
     report = validator.report()
-    document = {"index": shard.index, "start": shard.start, "end": shard.end, **report.as_dict()}
+    document = {
+        "index": shard.index,
+        "start": shard.start,
+        "end": shard.end,
+        "crlf_lines": validator.crlf_lines,
+        **report.as_dict(),
+    }
     uri = s3.put_json(settings.reports_bucket, report_key(run, f"shards/{shard.index:05d}.json"), document)
     return ShardSummary(index=shard.index, uri=uri, lines=report.records, error_count=report.error_count)
 
 
 def merge_shards(shards: list[ShardSummary], s3: S3Storage) -> ValidationReport:
     """One report for the whole file from the shard results, with file-global line numbers."""
+    merged = Validator(data_format=DATA_FORMAT, max_errors=MAX_REPORTED_ERRORS)
     offset = 0
-    errors: list[Issue] = []
-    warnings: list[Issue] = []
-    records = valid = error_count = warning_count = 0
-    data_format: str | None = None
     for summary in sorted(shards, key=lambda s: s.index):
         bucket, _, key = summary.uri.removeprefix("s3://").partition("/")
         part = json.loads(s3.read_bytes(bucket, key))
-        for name, target in (("errors", errors), ("warnings", warnings)):
-            for item in part[name]:
-                line = item["line"] + offset if item["line"] else 0
-                if len(target) < MAX_REPORTED_ERRORS:
-                    target.append(Issue(line, item["field"], item["code"], item["message"]))
-        records += part["records"]
-        valid += part["valid_records"]
-        error_count += part["error_count"]
-        warning_count += part["warning_count"]
-        data_format = data_format or part["format"]
-        offset += part["records"]
-    return ValidationReport(
-        valid=error_count == 0,
-        records=records,
-        valid_records=valid,
-        errors=errors,
-        warnings=warnings,
-        format=data_format,
-        error_count=error_count,
-        warning_count=warning_count,
-    )
+        report = ValidationReport.from_dict(part)
+        merged.absorb(report, line_offset=offset, crlf_lines=part.get("crlf_lines", 0))
+        offset += report.records
+    merged.finish()
+    return merged.report()
 
 
 def validate_dataset(
