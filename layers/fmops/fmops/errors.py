@@ -33,8 +33,10 @@ class RequestValidationError(FmopsError):
         self.field = field
 
 
-class DatasetValidationError(FmopsError):
-    """A data set is malformed; the message names the 1-based line and the field when there is one."""
+class LocatedError(FmopsError):
+    """An input problem at a 1-based position (``<unit> N``) and field: ``line 7: field 'label': reason``."""
+
+    unit = "line"
 
     def __init__(self, reason: str, line: int | None = None, field: str | None = None) -> None:
         self.reason = reason
@@ -42,10 +44,14 @@ class DatasetValidationError(FmopsError):
         self.field = field
         where = []
         if line is not None:
-            where.append(f"line {line}")
+            where.append(f"{self.unit} {line}")
         if field is not None:
             where.append(f"field '{field}'")
         super().__init__(": ".join([*where, reason]))
+
+
+class DatasetValidationError(LocatedError):
+    """A data set is malformed; the message names the 1-based line and the field when there is one."""
 
 
 class TransientAwsError(FmopsError):
@@ -103,19 +109,10 @@ class UnknownModelError(FmopsError):
         )
 
 
-class MetricInputError(FmopsError):
+class MetricInputError(LocatedError):
     """Rows given to ``fmops.metrics.compute_metrics`` are malformed: empty input, a missing field, a wrong type.
 
     ``line`` is the 1-based number of the offending row (None when the error is about the input as a whole).
     """
 
-    def __init__(self, reason: str, line: int | None = None, field: str | None = None) -> None:
-        self.reason = reason
-        self.line = line
-        self.field = field
-        where = []
-        if line is not None:
-            where.append(f"row {line}")
-        if field is not None:
-            where.append(f"field '{field}'")
-        super().__init__(": ".join([*where, reason]))
+    unit = "row"

@@ -100,3 +100,21 @@ def register_version(
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def request_pending_approval(aws: FakeAws, ref: ModelPackageRef) -> None:
+    """The workflow's "Request approval" for ``ref``: its run now waits for a person."""
+    from fmops.config import RequestApprovalSettings
+    from fmops.lifecycle.approval import request_approval
+    from fmops.schemas.steps import RequestApprovalEvent
+
+    raw = load_event("request_approval")
+    raw["model_package"]["model_package_arn"] = ref.model_package_arn
+    request_approval(
+        parse(RequestApprovalEvent, raw),
+        approvals=aws.approvals,
+        runs=aws.runs,
+        notifier=aws.notifier,
+        settings=RequestApprovalSettings.from_env(),
+        clock=fixed_clock,
+    )

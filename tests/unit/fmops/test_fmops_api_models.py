@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 from fmops_testkit import FakeAws, RecordingStepFunctions, fixed_clock, load_event
-from models_testkit import register_version
+from models_testkit import register_version, request_pending_approval
 
 from fmops.api import ApiServices, create_app
-from fmops.config import RequestApprovalSettings
-from fmops.lifecycle.approval import request_approval
-from fmops.schemas import parse
-from fmops.schemas.steps import RequestApprovalEvent
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
 
@@ -146,16 +142,7 @@ def test_without_a_caller_identity_it_is_401(two_versions: FakeAws) -> None:
 
 def test_a_version_waiting_for_its_workflow_approval_is_409(aws: FakeAws) -> None:
     ref = register_version(aws, "churn-3f2a9c1d0b7e")
-    raw = load_event("request_approval")
-    raw["model_package"]["model_package_arn"] = ref.model_package_arn
-    request_approval(
-        parse(RequestApprovalEvent, raw),
-        approvals=aws.approvals,
-        runs=aws.runs,
-        notifier=aws.notifier,
-        settings=RequestApprovalSettings.from_env(),
-        clock=fixed_clock,
-    )
+    request_pending_approval(aws, ref)
     path = "/models/churn/1/approve"
     status, body = call(aws, event("POST", "/models/{group}/{version}/approve", path, {"reason": "ok"}))
     assert status == 409 and body["error"] == "WorkflowApprovalPendingError"

@@ -7,18 +7,18 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from fmops_testkit import FIXED_NOW, FakeAws, RecordingStepFunctions, fixed_clock, load_event
+from fmops_testkit import FIXED_NOW, FakeAws, RecordingStepFunctions, fixed_clock
 from models_testkit import (
     CODE_SHA256,
     OTHER_TEST_SPLIT,
     TEST_SPLIT,
     publish_code,
     register_version,
+    request_pending_approval,
 )
 
-from fmops.config import RequestApprovalSettings
 from fmops.errors import RequestValidationError, ResourceNotFoundError
-from fmops.lifecycle.approval import decide_approval, request_approval
+from fmops.lifecycle.approval import decide_approval
 from fmops.registry import (
     METADATA_VALUE_MAX,
     Registry,
@@ -28,8 +28,6 @@ from fmops.registry import (
     parse_versions,
     trim_history,
 )
-from fmops.schemas import parse
-from fmops.schemas.steps import RequestApprovalEvent
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
 BOB = "arn:aws:iam::123456789012:user/bob"
@@ -317,16 +315,7 @@ def test_merge_keeps_the_full_copy_and_adds_entries_only_in_the_metadata() -> No
 
 def test_a_version_waiting_for_its_workflow_approval_is_decided_there(aws: FakeAws) -> None:
     ref = register_version(aws, "churn-3f2a9c1d0b7e")
-    raw = load_event("request_approval")
-    raw["model_package"]["model_package_arn"] = ref.model_package_arn
-    request_approval(
-        parse(RequestApprovalEvent, raw),
-        approvals=aws.approvals,
-        runs=aws.runs,
-        notifier=aws.notifier,
-        settings=RequestApprovalSettings.from_env(),
-        clock=fixed_clock,
-    )
+    request_pending_approval(aws, ref)
     with pytest.raises(WorkflowApprovalPendingError, match="fmops approve churn-3f2a9c1d0b7e"):
         registry(aws, approvals=aws.approvals).decide("churn", 1, "approve", "ok", ALICE)
 
