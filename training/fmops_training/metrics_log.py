@@ -1,6 +1,12 @@
 """Metric lines on stdout, in the one format SageMaker ``MetricDefinitions`` (and the local executor) parse.
 
-``fmops-metric name=<name> value=<float> step=<int>``
+``fmops-metric name=<name> value=<float> step=<int>`` and, for one rank of a distributed job,
+``fmops-metric name=rank_<name> value=<float> step=<int> rank=<int>``.
+
+Aggregate metrics (``train_loss`` over every rank's tokens, ``tokens_per_second`` of the whole job, the
+validation metrics) are printed by rank 0 only; every rank prints its own ``rank_train_loss`` and
+``rank_tokens_per_second``. SageMaker reads each instance's log stream with the same definitions, so
+CloudWatch shows the ``rank_*`` series per instance (its ``Host`` dimension) beside the aggregate ones.
 """
 
 from __future__ import annotations
@@ -11,7 +17,17 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-METRIC_NAMES = ("train_loss", "learning_rate", "validation_loss", "validation_accuracy", "tokens_per_second")
+METRIC_NAMES = (
+    "train_loss",
+    "learning_rate",
+    "validation_loss",
+    "validation_accuracy",
+    "validation_f1_micro",
+    "validation_perplexity",
+    "tokens_per_second",
+    "rank_train_loss",
+    "rank_tokens_per_second",
+)
 
 _NUMBER = r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 
@@ -21,16 +37,19 @@ METRIC_DEFINITIONS: list[dict[str, str]] = [
     {"Name": name, "Regex": f"fmops-metric name={name} value=([-+0-9.eE]+) step="} for name in METRIC_NAMES
 ]
 
-LINE_RE = re.compile(rf"^fmops-metric name=(?P<name>[A-Za-z0-9_]+) value=(?P<value>{_NUMBER}) step=(?P<step>\d+)$")
+LINE_RE = re.compile(
+    rf"^fmops-metric name=(?P<name>[A-Za-z0-9_]+) value=(?P<value>{_NUMBER}) step=(?P<step>\d+)(?: rank=(?P<rank>\d+))?$"
+)
 
 
-def format_metric(name: str, value: float, step: int) -> str:
+def format_metric(name: str, value: float, step: int, rank: int | None = None) -> str:
     """The metric line (without newline); a non-finite value is refused, since no regex would match it."""
     if name not in METRIC_NAMES:
         raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRIC_NAMES)}")
     if not math.isfinite(value):
         raise ValueError(f"metric {name} is not finite: {value}")
-    return f"fmops-metric name={name} value={value:.6g} step={int(step)}"
+    suffix = "" if rank is None else f" rank={int(rank)}"
+    return f"fmops-metric name={name} value={value:.6g} step={int(step)}{suffix}"
 
 
 def parse_metric_line(line: str) -> tuple[str, float, int] | None:
@@ -48,8 +67,8 @@ class MetricLogger:
     stream: TextIO = field(default_factory=lambda: sys.stdout)
     history: list[tuple[str, float, int]] = field(default_factory=list)
 
-    def log(self, name: str, value: float, step: int) -> None:
-        print(format_metric(name, value, step), file=self.stream, flush=True)
+    def log(self, name: str, value: float, step: int, rank: int | None = None) -> None:
+        print(format_metric(name, value, step, rank), file=self.stream, flush=True)
         self.history.append((name, float(value), int(step)))
 
     def last(self, name: str) -> float | None:
