@@ -45,10 +45,28 @@ def run_evaluation(
     started = time.perf_counter()
     if batch_size < 1:
         raise ContractError(f"--batch-size must be >= 1, got {batch_size}")
-    records = read_channel(test_dir, "test")
     with tempfile.TemporaryDirectory(prefix="fmops-eval-") as scratch:
         folder = locate_model_dir(model_dir, Path(scratch))
         meta = read_metadata(folder)
+        task = str(meta.get("task", "classification"))
+        if task != "classification":
+            from fmops_training.evaluation_tasks import evaluate_task
+
+            return evaluate_task(
+                task,
+                folder,
+                meta,
+                test_dir,
+                output_dir,
+                base_model,
+                model_dir,
+                seed,
+                batch_size,
+                echo,
+                champion_dir,
+                Path(scratch),
+            )
+        records = read_channel(test_dir, "test")
         labels = read_labels(folder)
         max_length = _int_hp(meta, "max_length", 32)
         seed = _int_hp(meta, "seed", 42) if seed is None else seed
@@ -138,6 +156,7 @@ def run_evaluation(
     n = len(records)
     unknown = Counter(r.label for r in records if r.label not in labels)
     summary: dict[str, Any] = {
+        "task": "classification",
         "records": n,
         "files": sorted({r.source for r in records}),
         "labels": labels,

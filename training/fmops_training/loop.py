@@ -18,8 +18,8 @@ import torch.nn.functional as F  # noqa: N812
 
 from fmops_training.checkpoint import DEFAULT_KEEP, load_latest, rng_state, save_checkpoint, set_rng_state
 from fmops_training.contract import Hyperparameters
-from fmops_training.errors import TrainingError, TrainingInterrupted
 from fmops_training.distributed import Dist, full_state_dict, shard, wrap_model
+from fmops_training.errors import TrainingError, TrainingInterrupted
 from fmops_training.metrics_log import MetricLogger
 from fmops_training.tasks import ClassificationData, LossModule, TaskData, collate, to_device
 
@@ -308,7 +308,9 @@ def train_model(
         evaluations.extend(saved["evaluations"])
         best.update(saved["best"])
         logger.history.extend((str(n_), float(v), int(s)) for n_, v, s in saved["history"])
-        main_echo(f"fmops-train: resumed from step {saved_step} (epoch {first_epoch}, batch {skip}) of {folder}", flush=True)
+        main_echo(
+            f"fmops-train: resumed from step {saved_step} (epoch {first_epoch}, batch {skip}) of {folder}", flush=True
+        )
     elif checkpoint_dir is None and hps.checkpoint_steps:
         main_echo("fmops-train: checkpoint_steps is set but no checkpoint dir is writable: no checkpoints", flush=True)
 
@@ -436,7 +438,9 @@ def train_model(
             flush=True,
         )
         if stopped_early:
-            main_echo(f"fmops-train: early stopping after epoch {epoch}: {task.objective} stopped improving", flush=True)
+            main_echo(
+                f"fmops-train: early stopping after epoch {epoch}: {task.objective} stopped improving", flush=True
+            )
             break
 
     all_tokens = dist.all_sum([tokens], device)[0]
@@ -483,6 +487,4 @@ def train_classifier(
     task = ClassificationData(
         [list(s) for s in train_seqs], train_labels, [list(s) for s in val_seqs], val_labels, pad_id
     )
-    return train_model(
-        model, task, hps, device, logger, echo, checkpoint_dir, stop_requested, keep_checkpoints
-    )
+    return train_model(model, task, hps, device, logger, echo, checkpoint_dir, stop_requested, keep_checkpoints)

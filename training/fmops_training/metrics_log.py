@@ -38,7 +38,8 @@ METRIC_DEFINITIONS: list[dict[str, str]] = [
 ]
 
 LINE_RE = re.compile(
-    rf"^fmops-metric name=(?P<name>[A-Za-z0-9_]+) value=(?P<value>{_NUMBER}) step=(?P<step>\d+)(?: rank=(?P<rank>\d+))?$"
+    rf"^fmops-metric name=(?P<name>[A-Za-z0-9_]+) value=(?P<value>{_NUMBER}) step=(?P<step>\d+)"
+    r"(?: rank=(?P<rank>\d+))?$"
 )
 
 

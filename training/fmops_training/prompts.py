@@ -67,7 +67,12 @@ def _conversation(obj: Mapping[str, Any], where: str) -> list[dict[str, str]]:
     messages: list[dict[str, str]] = []
     system = obj.get("system")
     if system is not None:
-        messages.append({"role": "system", "content": _blocks(system, where, "system") if bedrock else _text(system, where, "system")})
+        messages.append(
+            {
+                "role": "system",
+                "content": _blocks(system, where, "system") if bedrock else _text(system, where, "system"),
+            }
+        )
     raw = obj.get("messages")
     if not isinstance(raw, list) or not raw:
         raise DataError(f"{where}: field 'messages' must be a non-empty list")
@@ -78,7 +83,9 @@ def _conversation(obj: Mapping[str, Any], where: str) -> list[dict[str, str]]:
         if role not in ("user", "assistant"):
             raise DataError(f"{where}: field 'messages[{i}].role' must be 'user' or 'assistant', got {role!r}")
         field = f"messages[{i}].content"
-        content = _blocks(message.get("content"), where, field) if bedrock else _text(message.get("content"), where, field)
+        content = (
+            _blocks(message.get("content"), where, field) if bedrock else _text(message.get("content"), where, field)
+        )
         messages.append({"role": role, "content": content})
     return messages
 
@@ -89,7 +96,10 @@ def to_example(obj: Any, source: str = "", line: int = 0) -> Example:
     if not isinstance(obj, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     if "prompt" in obj or "completion" in obj:
-        prompt, completion = _text(obj.get("prompt"), where, "prompt"), _text(obj.get("completion"), where, "completion")
+        prompt, completion = (
+            _text(obj.get("prompt"), where, "prompt"),
+            _text(obj.get("completion"), where, "completion"),
+        )
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
         references: tuple[str, ...] = (completion,)
     elif "messages" in obj:
@@ -149,7 +159,9 @@ def render(tokenizer: Any, messages: Sequence[Mapping[str, str]], add_generation
     """The conversation as the model's text: its chat template when it has one, else :data:`FALLBACK_TEMPLATE`
     (each assistant turn ends with the EOS token, so a trained model learns to stop)."""
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=add_generation_prompt)
+        text = tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
+        )
         return str(text)
     eos = tokenizer.eos_token or ""
     parts = []

@@ -307,7 +307,9 @@ class CausalLMData(TaskData):
         return {"validation_loss": loss, "validation_perplexity": math.exp(min(loss, 50.0))}
 
     def fingerprint(self) -> str:
-        return _digest([[e.ids for e in row] for row in self.train_rows], [[e.ids for e in row] for row in self.val_rows])
+        return _digest(
+            [[e.ids for e in row] for row in self.train_rows], [[e.ids for e in row] for row in self.val_rows]
+        )
 
 
 def _decoder_and_head(model: Any) -> tuple[Any, Any] | None:

@@ -73,7 +73,12 @@ def test_train_writes_model_and_metrics(trained: Trained) -> None:
     parsed = [parse_metric_line(line) for line in metric_lines]
     assert None not in parsed, metric_lines
     # One process, single-label classification: the aggregate and accuracy metrics, no per-rank lines.
-    expected = set(METRIC_NAMES) - {"validation_f1_micro", "validation_perplexity", "rank_train_loss", "rank_tokens_per_second"}
+    expected = set(METRIC_NAMES) - {
+        "validation_f1_micro",
+        "validation_perplexity",
+        "rank_train_loss",
+        "rank_tokens_per_second",
+    }
     assert {p[0] for p in parsed} == expected
     # What SageMaker's MetricDefinitions would record: the last match of each regex.
     last: dict[str, float] = {}

@@ -1,0 +1,83 @@
+"""Run by the distributed tests, under torchrun or alone: one training step of a tiny causal LM on a fixed
+global batch, then each rank's weights saved as ``<out>/rank<R>.pt``.
+
+``python ddp_driver.py OUT STRATEGY PER_RANK_BATCH`` (STRATEGY: ddp | fsdp; PER_RANK_BATCH × ranks = global batch).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "training"))
+
+import torch  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+
+from fmops_training.contract import Hyperparameters  # noqa: E402
+from fmops_training.distributed import full_state_dict, init_distributed  # noqa: E402
+from fmops_training.loop import train_model  # noqa: E402
+from fmops_training.metrics_log import MetricLogger  # noqa: E402
+from fmops_training.modeling import decoder_layer_types  # noqa: E402
+from fmops_training.tasks import CausalLMData, Encoded  # noqa: E402
+
+GLOBAL_ITEMS = 8
+
+
+def examples() -> list[Encoded]:
+    """Examples of different lengths and completion sizes, so ranks see different token counts."""
+    gen = torch.Generator().manual_seed(1)
+    out = []
+    for i in range(GLOBAL_ITEMS):
+        n = 6 + 3 * i
+        ids = torch.randint(4, 100, (n,), generator=gen).tolist()
+        prompt = 2 + i % 4
+        out.append(Encoded(ids, [False] * prompt + [True] * (n - prompt)))
+    return out
+
+
+def main() -> None:
+    out, strategy, per_rank = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    torch.set_num_threads(1)
+    dist, device = init_distributed(strategy)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=100,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config)
+    data = CausalLMData.build(examples(), [], max_length=64, packing=False, pad_id=0)
+    hps = Hyperparameters(
+        task="chat",
+        epochs=1,
+        batch_size=per_rank,
+        learning_rate=1e-2,
+        warmup_ratio=0.0,
+        weight_decay=0.0,
+        distributed=strategy,
+    )
+    result = train_model(
+        model,
+        data,
+        hps,
+        device,
+        MetricLogger(open("/dev/null", "w")),
+        lambda *a, **k: None,
+        dist=dist,
+        layer_types=decoder_layer_types(model),
+    )
+    assert result.steps == 1, result.steps
+    state = full_state_dict(model, dist)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({"state": state, "train_loss": result.train_loss}, out / f"rank{dist.rank}.pt")
+    dist.close()
+
+
+if __name__ == "__main__":
+    main()
