@@ -242,6 +242,15 @@ def run_mode(args: argparse.Namespace, mode: str, device: torch.device, peak_flo
     warmup_s: list[float] = []
     try:
         with acc.attention_backend(args.attention_backend):
+            heads = cfg["num_attention_heads"]
+            sdpa = acc.sdpa_backend_in_use(
+                device,
+                heads=heads,
+                kv_heads=cfg["num_key_value_heads"],
+                seq=args.seq,
+                head_dim=cfg["hidden_size"] // heads,
+            )
+            log(f"  SDPA kernel for this shape: {sdpa}")
             for i in range(args.warmup):
                 started = time.perf_counter()
                 losses.append(trainee.step(data[i % len(data)]))
@@ -282,6 +291,8 @@ def run_mode(args: argparse.Namespace, mode: str, device: torch.device, peak_flo
         "compile_mode": args.compile_mode,
         "chunked_loss": args.fused_loss,
         "attention_backend": args.attention_backend,
+        "sdpa_kernel": sdpa,
+        "compile_stats": acc.compile_stats() if compiled else {},
         "lora_dropout": args.lora_dropout if lora else None,
         "lr": LEARNING_RATE[mode],
         "weights": (

@@ -8,11 +8,13 @@ fp32 master weights), and what it costs on a CPU:
   shared reference measured 67 % MFU against 46 % for the same loop in eager mode. Every layer has the same
   code, so one graph serves all of them (two with LoRA: the first layer's input needs no gradient).
 - ``attention_implementation``: PyTorch SDPA. With no attention mask (every sequence full length) transformers
-  calls it with ``is_causal=True`` and ``enable_gqa=True``, which the flash kernel takes without repeating K/V.
+  calls it with ``is_causal=True`` and ``enable_gqa=True``, which the flash (and cuDNN) kernels take without
+  repeating K/V. ``attention_backend`` prefers one SDPA kernel; ``sdpa_backend_in_use`` says which one runs.
 - ``linear_cross_entropy`` / ``causal_lm_loss``: the LM head and the loss in token chunks. The model's own loss
   materialises the logits of every token ([B, S, 32000]: 1 GiB in bf16, 2 GiB more as the fp32 copy that the
-  loss is computed on, and the same again for their gradients) and reads them back several times; here each
-  chunk's logits live only inside one fused kernel that returns the loss and the logits' gradient at once.
+  loss is computed on, and the same again for their gradients) and passes over them several times; here only
+  one chunk's bf16 logits exist at a time, and one compiled kernel turns them into the chunk's loss and the
+  logits' gradient (fp32 inside, never written out).
 - ``clip_grad_norm_and_step``: gradient clipping folded into the fused AdamW kernel (it divides every gradient
   by ``grad_scale`` as it reads it), which saves a read and a write of all fp32 gradients (8.8 GB per step
   for 1.1B parameters) and never copies the norm to the host.
@@ -58,7 +60,8 @@ def device_name(device: torch.device | str | None = None) -> str:
         return torch.cuda.get_device_name(device)
     import platform
 
-    return f"cpu ({platform.machine()}, {torch.get_num_threads()} torch threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({platform.machine()}, {threads} torch thread{'' if threads == 1 else 's'})"
 
 
 def bf16_supported(device: torch.device | str | None = None) -> bool:
@@ -87,8 +90,7 @@ def enable_tf32() -> bool:
     """
     if not torch.cuda.is_available():
         return False
-    torch.set_float32_matmul_precision("high")
-    torch.backends.cudnn.allow_tf32 = True
+    torch.set_float32_matmul_precision("high")  # the one setting that works alike from torch 2.0 to 2.13
     return True
 
 
@@ -131,6 +133,46 @@ def attention_backend(preferred: str | None = None) -> Iterator[None]:
         ctx = sdpa_kernel(order)
     with ctx:
         yield
+
+
+def sdpa_backend_in_use(
+    device: torch.device | str | None = None,
+    *,
+    batch: int = 1,
+    heads: int = 32,
+    kv_heads: int = 4,
+    seq: int = 2048,
+    head_dim: int = 64,
+    dtype: torch.dtype | None = None,
+) -> str:
+    """Which SDPA kernel a causal GQA call of this shape runs on ``device`` now (the sdpa_kernel context in
+    force included): ``cudnn``, ``flash``, ``efficient``, ``math``, ``flash_cpu`` or ``unknown``.
+
+    Read from the aten op that one forward and backward call dispatches to (a CPU-side profile, no device
+    counters). Recent torch puts cuDNN first on Hopper when cuDNN is new enough, flash otherwise.
+    """
+    device = as_device(device)
+    if dtype is None:
+        dtype = torch.bfloat16 if bf16_supported(device) else torch.float32
+    q = torch.randn(batch, heads, seq, head_dim, device=device, dtype=dtype, requires_grad=True)
+    k = torch.randn(batch, kv_heads, seq, head_dim, device=device, dtype=dtype, requires_grad=True)
+    v = torch.randn(batch, kv_heads, seq, head_dim, device=device, dtype=dtype, requires_grad=True)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=kv_heads != heads).sum().backward()
+    synchronize(device)
+    names = {event.key for event in prof.key_averages()}
+    for op, label in (
+        ("aten::_scaled_dot_product_cudnn_attention", "cudnn"),
+        ("aten::_scaled_dot_product_flash_attention_for_cpu", "flash_cpu"),
+        ("aten::_scaled_dot_product_flash_attention", "flash"),
+        ("aten::_scaled_dot_product_efficient_attention", "efficient"),
+        ("aten::_scaled_dot_product_attention_math", "math"),
+    ):
+        if op in names:
+            return label
+    return "unknown"
 
 
 def synchronize(device: torch.device | str | None = None) -> None:
@@ -245,6 +287,22 @@ def layers_compiled(model: torch.nn.Module) -> bool:
     except ValueError:
         return False
     return len(layers) > 0 and all(getattr(layer, "_compiled_call_impl", None) is not None for layer in layers)
+
+
+def compile_stats() -> dict[str, int]:
+    """torch.compile's counters since the last reset: graphs compiled, graph breaks, recompilations.
+
+    One graph (two with LoRA) and no graph breaks is what ``compile_layers`` should give for a Llama.
+    """
+    try:
+        from torch._dynamo.utils import counters
+    except Exception:  # noqa: BLE001 - no dynamo, no counters
+        return {}
+    return {
+        "unique_graphs": int(counters["stats"].get("unique_graphs", 0)),
+        "graph_breaks": int(sum(counters["graph_break"].values())),
+        "recompiles": int(sum(counters["recompiles"].values())) if "recompiles" in counters else 0,
+    }
 
 
 # -------------------------------------------------------------------------------------------- accounting

@@ -35,8 +35,10 @@ def read_metadata(model_dir: Path) -> dict[str, Any]:
     for key in ("task", "base_model", "hyperparameters"):
         if key not in meta:
             raise ModelLoadError(f"{path} lacks {key!r}")
-    if meta["task"] != "classification":
-        raise ModelLoadError(f"{path}: task {meta['task']!r} is not supported (only 'classification')")
+    from fmops_training.contract import TASKS
+
+    if meta["task"] not in TASKS:
+        raise ModelLoadError(f"{path}: task {meta['task']!r} is not supported (one of {', '.join(TASKS)})")
     return meta
 
 
