@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/cold_import.py
 	$(PY) benchmarks/demo_lifecycle.py
 	$(PY) benchmarks/data_validate.py
+	$(PY) benchmarks/training_throughput.py --preset tiny
 
 clean:
 	rm -rf $(VENV) $(TOOLS) demo-output .pytest_cache .mypy_cache .ruff_cache .aws-sam

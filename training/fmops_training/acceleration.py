@@ -380,11 +380,14 @@ def measure_matmul_peak(
 
 
 # ------------------------------------------------------------------------------------------------- loss
-def _ce_chunk(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum of the chunk's token losses, d(sum)/d(logits) in the logits' dtype); fp32 arithmetic inside.
+def _ce_chunk(
+    logits: torch.Tensor, targets: torch.Tensor, ignore_index: int, grad_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of the chunk's token losses, ``grad_scale`` × d(sum)/d(logits) in the logits' dtype).
 
-    Compiled, this is one kernel per pass over the chunk: the fp32 copy of the logits is never written out.
-    Ignored tokens contribute 0 to the loss and get zero gradient rows.
+    fp32 arithmetic inside; compiled, the fp32 copy of the logits is never written out. ``grad_scale`` (1 / the
+    number of counted tokens) is applied in fp32 before the gradient is rounded to the logits' dtype. Ignored
+    tokens contribute 0 to the loss and get zero gradient rows.
     """
     x = logits.float()
     valid = targets != ignore_index
@@ -394,7 +397,8 @@ def _ce_chunk(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) ->
     loss = torch.where(valid, lse - target_logit, torch.zeros_like(lse)).sum()
     probs = torch.exp(x - lse.unsqueeze(1))
     one_hot = torch.arange(x.shape[1], device=x.device).unsqueeze(0) == safe.unsqueeze(1)
-    grad = (probs - one_hot.to(probs.dtype)) * valid.unsqueeze(1).to(probs.dtype)
+    row_scale = valid.to(probs.dtype) * grad_scale
+    grad = (probs - one_hot.to(probs.dtype)) * row_scale.unsqueeze(1)
     return loss, grad.to(logits.dtype)
 
 
@@ -441,28 +445,27 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden) if need_hidden_grad else None
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_weight_grad else None
         loss_sum = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        inv_count = 1.0 / (targets != ignore_index).sum().clamp_min(1).float()  # stays on the device
         n_chunks = max(1, math.ceil(n_tokens / chunk_tokens))
         step = math.ceil(n_tokens / n_chunks)  # equal chunks: one compiled shape
         for start in range(0, n_tokens, step):
             h = hidden[start : start + step].to(compute_dtype)
             logits = h @ w.t()
-            loss_c, dlogits = kernel(logits, targets[start : start + step], ignore_index)
+            loss_c, dlogits = kernel(logits, targets[start : start + step], ignore_index, inv_count)
             loss_sum += loss_c
             if grad_hidden is not None:
                 grad_hidden[start : start + step] = dlogits @ w
             if grad_weight is not None:
                 grad_weight += (dlogits.t() @ h).float()
-        inv_count = 1.0 / (targets != ignore_index).sum().clamp_min(1).float()
-        ctx.save_for_backward(grad_hidden, grad_weight, inv_count)
+        ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.weight_dtype = weight.dtype
         return loss_sum * inv_count
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        grad_hidden, grad_weight, inv_count = ctx.saved_tensors
-        scale = grad_output.float() * inv_count
-        gh = grad_hidden * scale.to(grad_hidden.dtype) if grad_hidden is not None else None
-        gw = (grad_weight * scale).to(ctx.weight_dtype) if grad_weight is not None else None
+        grad_hidden, grad_weight = ctx.saved_tensors  # already d(mean loss)/d(input); scale by the incoming grad
+        gh = grad_hidden * grad_output.to(grad_hidden.dtype) if grad_hidden is not None else None
+        gw = (grad_weight * grad_output.float()).to(ctx.weight_dtype) if grad_weight is not None else None
         return gh, gw, None, None, None, None, None, None, None
 
 

@@ -355,3 +355,24 @@ def test_the_reference_is_found_in_bench_ref_or_shared(tmp_path: Path) -> None:
     assert throughput.find_reference(script) == script
     found = throughput.find_reference(None)
     assert found is None or found.name == throughput.REFERENCE_NAME
+
+
+def test_chunked_cross_entropy_in_bf16_stays_close_to_fp32() -> None:
+    """The GPU path: bf16 products (autocast's dtype), fp32 softmax and accumulation."""
+    gen = torch.Generator().manual_seed(3)
+    hidden = (0.5 * torch.randn(64, 32, generator=gen)).requires_grad_()
+    weight = (0.5 * torch.randn(100, 32, generator=gen)).requires_grad_()
+    targets = torch.randint(0, 100, (64,), generator=gen)
+    ref = F.cross_entropy(hidden @ weight.t(), targets)
+    ref_h, ref_w = torch.autograd.grad(ref, (hidden, weight))
+    loss = acc.linear_cross_entropy(hidden, weight, targets, chunk_tokens=16, compute_dtype=torch.bfloat16)
+    got_h, got_w = torch.autograd.grad(loss, (hidden, weight))
+    assert loss.dtype == torch.float32 and got_h.dtype == got_w.dtype == torch.float32
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-2)
+    assert (got_h - ref_h).abs().max().item() < 2e-2 * ref_h.abs().max().item()
+    assert (got_w - ref_w).abs().max().item() < 2e-2 * ref_w.abs().max().item()
+    bf16_hidden = hidden.detach().bfloat16().requires_grad_()  # LoRA on a GPU: bf16 activations, frozen head
+    value = acc.linear_cross_entropy(bf16_hidden, weight.detach().bfloat16(), targets, chunk_tokens=16)
+    value.backward()
+    assert bf16_hidden.grad is not None and bf16_hidden.grad.dtype == torch.bfloat16
+    assert value.item() == pytest.approx(ref.item(), rel=2e-2)
