@@ -45,7 +45,7 @@ TEAMS: dict[str, tuple[str, ...]] = {
 PRODUCTS = ("headphones", "smart watch", "coffee machine", "router", "backpack", "e-reader", "blender", "camera")
 OPENERS = ("Hello,", "Hi team,", "Good morning,", "Dear support,", "Hey,", "")
 CLOSERS = ("Thanks.", "Please help.", "Regards.", "Thank you in advance.", "", "This is urgent.")
-INSTRUCTION = "Route this support ticket to one team (billing, shipping, technical or returns). Answer with the team only."
+INSTRUCTION = "Route this ticket to billing, shipping, technical or returns."
 
 
 def ticket(rng: random.Random) -> dict[str, Any]:

@@ -221,7 +221,10 @@ def bundled_smollm2_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
             loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         except (OSError, ValueError, ImportError) as exc:
             raise ModelLoadError(f"SmolLM2 GGUF file {gguf} cannot be converted: {exc}") from exc
-        rebuilt = AutoModelForCausalLM.from_config(loaded.config)
+        # A plain config: with GGUF's quantization_config left in, transformers would treat the saved fp32 weights
+        # as a quantized model (refused by save_pretrained and peft, and slow).
+        settings = {k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"}
+        rebuilt = AutoModelForCausalLM.from_config(type(loaded.config).from_dict(settings))
         rebuilt.load_state_dict(loaded.state_dict())
         rebuilt.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

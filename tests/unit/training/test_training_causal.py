@@ -274,3 +274,75 @@ def test_inference_handlers_serve_a_generative_model(tmp_path: Path, tiny: tuple
     bad = inference.input_fn(json.dumps({"inputs": "x", "parameters": {"max_new_tokens": 0}}), "application/json")
     with pytest.raises(ValueError, match="max_new_tokens"):
         inference.predict_fn(bad, loaded)
+
+
+def test_an_interrupted_lora_instruction_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    """Spot safety for the generative path: LoRA adapters, packed rows, accumulation and early-stopping state
+    all come back from the checkpoint (CPU, one thread: tolerance 0)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from fmops_training.errors import TrainingInterrupted
+    from fmops_training.loop import train_model
+    from fmops_training.modeling import apply_lora
+
+    torch.set_num_threads(1)
+    examples = _examples() * 6
+    data = CausalLMData.build(examples[:20], examples[20:], 24, packing=True, pad_id=0)
+    hps = Hyperparameters(
+        task="chat",
+        epochs=3,
+        batch_size=2,
+        gradient_accumulation_steps=2,
+        learning_rate=1e-2,
+        eval_steps=2,
+        checkpoint_steps=3,
+        lora_r=4,
+        lora_dropout=0.1,
+        seed=5,
+    )
+
+    def fresh() -> object:
+        torch.manual_seed(0)
+        config = LlamaConfig(
+            vocab_size=100,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+        )
+        torch.manual_seed(hps.seed)
+        return apply_lora(LlamaForCausalLM(config), 4, 16, 0.1, "auto", generative=True)
+
+    echoed: list[str] = []
+
+    def run(ckpt: Path | None, stop_at: int | None = None) -> tuple[object, object]:
+        model = fresh()
+        calls = {"n": 0}
+
+        def stop() -> bool:
+            calls["n"] += 1
+            return stop_at is not None and calls["n"] >= stop_at
+
+        result = train_model(
+            model,
+            data,
+            hps,
+            torch.device("cpu"),
+            MetricLogger(io.StringIO()),
+            lambda text, **_: echoed.append(text),
+            checkpoint_dir=ckpt,
+            stop_requested=stop,
+        )
+        return model, result
+
+    straight, expected = run(None)
+    with pytest.raises(TrainingInterrupted):
+        run(tmp_path, stop_at=4)
+    echoed.clear()
+    resumed, result = run(tmp_path)
+    assert any(line.startswith("fmops-train: resumed from step 4 ") for line in echoed), echoed
+    a, b = straight.state_dict(), resumed.state_dict()  # type: ignore[attr-defined]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert result.evaluations == expected.evaluations  # type: ignore[attr-defined]
