@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fmops_local import data_cli, eval_cmd, models_cmd, train_cmd
+from fmops_local import data_cli, eval_cmd, hpo_cmd, models_cmd, train_cmd
 
 
 def _local_env() -> dict[str, str]:
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_parser(sub)
     models_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
+    hpo_cmd.add_parser(sub)
 
     code = sub.add_parser("code", help="training code").add_subparsers(dest="action", required=True)
     publish = code.add_parser("publish", help="upload training/ as sourcedir.tar.gz to the artifacts bucket")

@@ -115,6 +115,19 @@ FUNCTIONS: dict[str, tuple[str, set[str], set[str]]] = {
         set(),
         {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "sagemaker:UpdateModelPackage", "sns:Publish"},
     ),
+    # The HPO state machine's functions (docs/TUNING.md).
+    "PlanTuningFunction": ("plan_tuning", set(), {"dynamodb:UpdateItem"}),
+    "RecordTuningFunction": (
+        "record_tuning",
+        set(),
+        {
+            "sagemaker:DescribeHyperParameterTuningJob",
+            "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+            "sagemaker:DescribeTrainingJob",
+            "s3:PutObject",
+            "dynamodb:UpdateItem",
+        },
+    ),
 }
 
 COMMON_ENV = {
@@ -147,7 +160,10 @@ SUBSTITUTIONS = {
     "NotificationTopicArn",
     "SageMakerRoleArn",
     "BedrockRoleArn",
+    "HpoStateMachineArn",
 }
+HPO_ASL = ROOT / "statemachines" / "hpo.asl.json"
+HPO_SUBSTITUTIONS = {"PlanTuningFunctionArn", "RecordTuningFunctionArn", "SageMakerRoleArn"}
 
 REQUIRED_INTERFACE_ENDPOINTS = {"sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr"}
 
@@ -612,6 +628,7 @@ def test_service_roles_trust_only_their_service() -> None:
         "SageMakerExecutionRole": "sagemaker.amazonaws.com",
         "BedrockCustomizationRole": "bedrock.amazonaws.com",
         "FinetuneStateMachineRole": "states.amazonaws.com",
+        "HpoStateMachineRole": "states.amazonaws.com",
     }
     for role, service in expected.items():
         (st,) = props(role)["AssumeRolePolicyDocument"]["Statement"]
@@ -843,6 +860,23 @@ _INTEGRATIONS = {
         "bedrock:StopModelCustomizationJob",
         "iam:PassRole",
     },
+    "sagemaker:createHyperParameterTuningJob.sync": {
+        "sagemaker:CreateHyperParameterTuningJob",
+        "sagemaker:DescribeHyperParameterTuningJob",
+        "sagemaker:StopHyperParameterTuningJob",
+        "events:PutTargets",
+        "events:PutRule",
+        "events:DescribeRule",
+        "iam:PassRole",
+    },
+    "states:startExecution.sync:2": {
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:StopExecution",
+        "events:PutTargets",
+        "events:PutRule",
+        "events:DescribeRule",
+    },
 }
 
 
@@ -867,6 +901,73 @@ def test_state_machine_role_covers_every_task_of_the_definition() -> None:
         if action not in granted
     }
     assert not missing, sorted(missing)
+
+
+# --------------------------------------------------------------------------------------------- HPO state machine
+def test_hpo_state_machine() -> None:
+    sm = res()["HpoStateMachine"]
+    assert sm["Type"] == "AWS::Serverless::StateMachine"
+    p = sm["Properties"]
+    assert p["Type"] == "STANDARD"
+    assert p["Name"] == {"Fn::Sub": "${AWS::StackName}-hpo"}
+    assert p["DefinitionUri"] == "statemachines/hpo.asl.json"
+    assert set(p["DefinitionSubstitutions"]) == HPO_SUBSTITUTIONS
+    assert set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", HPO_ASL.read_text())) == HPO_SUBSTITUTIONS
+    assert refs(p["Role"]) == {"HpoStateMachineRole"}
+    assert "Policies" not in p
+    assert p["Logging"]["Level"] == "ALL" and p["Logging"]["IncludeExecutionData"] is False
+    (dest,) = p["Logging"]["Destinations"]
+    (group,) = refs(dest["CloudWatchLogsLogGroup"]["LogGroupArn"])
+    assert refs(props(group)["KmsKeyId"]) == {KEY}
+    assert p["Tracing"]["Enabled"] is True
+
+
+def test_hpo_role_invokes_its_functions_and_covers_every_task() -> None:
+    subs = props("HpoStateMachine")["DefinitionSubstitutions"]
+    functions = {next(iter(refs(v))) for k, v in subs.items() if k.endswith("FunctionArn")}
+    invokable = set()
+    for owner, st in identity_statements():
+        if owner == "HpoStateMachineRole" and "lambda:InvokeFunction" in as_list(st["Action"]):
+            invokable |= refs(st["Resource"])
+    assert functions == invokable == {"PlanTuningFunction", "RecordTuningFunction"}
+    granted = granted_actions("HpoStateMachineRole")
+    definition = json.loads(HPO_ASL.read_text())
+    missing = {
+        (state["Resource"], action)
+        for state in task_states(definition["States"])
+        for action in _needed(state["Resource"])
+        if action not in granted
+    }
+    assert not missing, sorted(missing)
+
+
+def test_finetune_role_starts_only_the_hpo_state_machine() -> None:
+    starts = [
+        st
+        for owner, st in identity_statements()
+        if owner == "FinetuneStateMachineRole" and "states:StartExecution" in as_list(st["Action"])
+    ]
+    targets = [r for st in starts for r in as_list(st["Resource"])]
+    assert {"Ref": "HpoStateMachine"} in targets
+    assert props("FinetuneStateMachine")["DefinitionSubstitutions"]["HpoStateMachineArn"] == {"Ref": "HpoStateMachine"}
+    executions = [
+        st
+        for owner, st in identity_statements()
+        if owner == "FinetuneStateMachineRole" and "states:DescribeExecution" in as_list(st["Action"])
+    ]
+    scoped = {r["Fn::Sub"] for st in executions for r in as_list(st["Resource"])}
+    assert "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}-hpo:*" in scoped
+
+
+def test_tuning_results_are_read_only_for_this_stacks_jobs() -> None:
+    statements = [st for owner, st in identity_statements() if owner == "RecordTuningFunction"]
+    sagemaker = [st for st in statements if any(a.startswith("sagemaker:") for a in as_list(st["Action"]))]
+    assert sagemaker
+    for st in sagemaker:
+        assert all(a.split(":")[1].startswith(("Describe", "List")) for a in as_list(st["Action"]))
+        assert st["Condition"]["StringEquals"]["aws:ResourceTag/fmops:stack"] == {"Ref": "AWS::StackName"}
+    writes = [st for st in statements if "s3:PutObject" in as_list(st["Action"])]
+    assert [st["Resource"] for st in writes] == [{"Fn::Sub": "${ReportsBucket.Arn}/runs/*"}]
 
 
 # --------------------------------------------------------------------------------------------- tags, outputs
@@ -903,6 +1004,7 @@ def test_outputs() -> None:
         "ApprovalsTableName",
         "NotificationTopicArn",
         "FinetuneStateMachineArn",
+        "HpoStateMachineArn",
         "ApiUrl",
         "SageMakerExecutionRoleArn",
         "BedrockCustomizationRoleArn",

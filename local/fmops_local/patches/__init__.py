@@ -12,6 +12,7 @@ from fmops_local.patches import (
     events,
     lambda_inprocess,
     sagemaker,
+    sagemaker_tuning,
     sfn_services,
     stepfunctions,
 )
@@ -27,6 +28,7 @@ def apply_all() -> None:
     lambda_inprocess.apply()
     sfn_services.apply()
     sagemaker.apply()
+    sagemaker_tuning.apply()
     events.apply()
     cloudformation.apply()
     stepfunctions.apply()

@@ -1,14 +1,21 @@
-"""Step Functions optimised integrations for SageMaker and Bedrock, including ``.sync``.
+"""Step Functions optimised integrations for SageMaker and Bedrock, including ``.sync``, and for Step Functions.
 
 moto's interpreter forwards ``sagemaker:*``/``bedrock:*`` calls without ``.sync`` support. These two
 services start the job, then poll describe/get until a terminal status, as Step Functions does: the
 task output is the final Describe* response; a Failed or Stopped job fails the task with
-``States.TaskFailed`` and the job's failure reason in the cause.
+``States.TaskFailed`` and the job's failure reason in the cause. Training, processing, transform and
+hyperparameter tuning jobs (``createHyperParameterTuningJob.sync``: the HPO state machine) are covered.
+
+``states:startExecution`` (``.sync``, ``.sync:2``: a child state machine, as the fine-tune workflow starts the
+HPO one) is moto's own service, whose request/response normalisers are stubs: the state's PascalCase
+parameters reach boto3 unconverted and the response keeps boto3's camelCase. ``StepFunctionsService`` converts
+both ways from the botocore shapes, as Step Functions does.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +34,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
     StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
@@ -180,6 +190,45 @@ class BedrockService(_JobService):
         return _recase(response, _pascal, self._opaque)
 
 
+@functools.cache
+def _operation(service: str, action: str) -> Any:
+    """The botocore operation model of ``action`` (snake_case, as moto names it) of ``service``."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    names = {botocore.xform_name(op): op for op in model.operation_names}
+    return model.operation_model(names[action])
+
+
+class StepFunctionsService(StateTaskServiceSfn):
+    """``states:startExecution`` and friends with the request/response normalisation moto leaves out."""
+
+    def _normalise_parameters(
+        self,
+        parameters: dict,
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        super()._normalise_parameters(parameters, boto_service_name, service_action_name)  # Input -> JSON text
+        operation = _operation(
+            self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+        )
+        if operation.input_shape is not None:
+            self._to_boto_request(parameters, operation.input_shape)
+
+    def _normalise_response(
+        self,
+        response: Any,
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        operation = _operation(
+            self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+        )
+        if operation.output_shape is not None:
+            self._from_boto_response(response, operation.output_shape)
+
+
 def _camel(key: str) -> str:
     return key[:1].lower() + key[1:]
 
@@ -208,6 +257,8 @@ def apply() -> None:
             return SageMakerService()
         if service_name == "bedrock":
             return BedrockService()
+        if service_name == "states":
+            return StepFunctionsService()
         return original(service_name)
 
     state_task_service_for._fmops = True

@@ -31,6 +31,7 @@ PLACEHOLDERS = {
     "NotificationTopicArn",
     "SageMakerRoleArn",
     "BedrockRoleArn",
+    "HpoStateMachineArn",
 }
 INTEGRATIONS = {
     "arn:aws:states:::lambda:invoke",
@@ -40,6 +41,7 @@ INTEGRATIONS = {
     "arn:aws:states:::bedrock:createModelCustomizationJob.sync",
     "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
     "arn:aws:states:::sns:publish",
+    "arn:aws:states:::states:startExecution.sync:2",
 }
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
@@ -216,3 +218,149 @@ def test_large_data_sets_are_validated_in_a_distributed_map_of_shards() -> None:
         "run.$": "$.run",
         "shards.$": "$.shard_results",
     }
+
+
+# ------------------------------------------------------------------------------ hyperparameter tuning (HPO)
+
+HPO_PATH = ASL_PATH.parent / "hpo.asl.json"
+HPO: dict[str, Any] = json.loads(HPO_PATH.read_text())
+HPO_STATES: dict[str, dict[str, Any]] = HPO["States"]
+HPO_OUTPUTS = {"Plan tuning": "TuningSpec", "Record tuning results": "TuningResult"}
+
+
+def _reachable(asl: dict[str, Any]) -> set[str]:
+    states = asl["States"]
+    reachable = {asl["StartAt"]}
+    frontier = [asl["StartAt"]]
+    while frontier:
+        state = states[frontier.pop()]
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in states
+            if target not in reachable:
+                reachable.add(target)
+                frontier.append(target)
+    return reachable
+
+
+def test_hpo_placeholders_integrations_and_reachability() -> None:
+    assert set(re.findall(r"\$\{(\w+)\}", HPO_PATH.read_text())) == {
+        "PlanTuningFunctionArn",
+        "RecordTuningFunctionArn",
+        "SageMakerRoleArn",
+    }
+    resources = {s["Resource"] for s in HPO_STATES.values() if s["Type"] == "Task"}
+    assert resources == {
+        "arn:aws:states:::lambda:invoke",
+        "arn:aws:states:::sagemaker:createHyperParameterTuningJob.sync",
+    }
+    assert _reachable(HPO) == set(HPO_STATES)
+    assert HPO_STATES["Tuning failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+    assert HPO_STATES["Tuning succeeded"]["OutputPath"] == "$.tuning"
+
+
+def test_hpo_tasks_retry_and_catch_into_the_fail_state() -> None:
+    for name, state in HPO_STATES.items():
+        if state["Type"] != "Task":
+            continue
+        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Tuning failed"}]
+        retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
+        if state["Resource"].startswith("arn:aws:states:::lambda:invoke"):
+            assert LAMBDA_TRANSIENT <= retried, name
+        else:
+            assert retried == {"SageMaker.ThrottlingException", "SageMaker.ResourceLimitExceededException"}
+
+
+def test_hpo_lambda_result_selectors_pick_every_field_of_the_output_model() -> None:
+    from fmops.schemas import tuning
+
+    for name, model_name in HPO_OUTPUTS.items():
+        model = getattr(tuning, model_name)
+        selector = HPO_STATES[name]["ResultSelector"]
+        assert {k.removesuffix(".$") for k in selector} == set(model.model_fields), name
+        assert all(v == f"$.Payload.{k.removesuffix('.$')}" for k, v in selector.items()), name
+    selected = {k.removesuffix(".$") for k in HPO_STATES["Run tuning job"]["ResultSelector"]}
+    assert selected == set(tuning.TuningJobRef.model_fields)
+
+
+def test_the_tuning_job_maps_the_planned_request_field_by_field(env: dict[str, str]) -> None:
+    from fmops_testkit import load_event
+
+    from fmops.config import PlanTrainingSettings
+    from fmops.lifecycle.training import plan_sagemaker
+    from fmops.lifecycle.tuning import plan_tuning
+    from fmops.schemas import parse
+
+    parameters = HPO_STATES["Run tuning job"]["Parameters"]
+    definition = parameters["TrainingJobDefinition"]
+    assert definition["RoleArn"] == "${SageMakerRoleArn}"
+    prefix = "$.tuning_spec.sagemaker."
+    top = {k.removesuffix(".$"): v for k, v in parameters.items() if k.endswith(".$")}
+    nested = {k.removesuffix(".$"): v for k, v in definition.items() if k.endswith(".$")}
+    assert all(v == prefix + k for k, v in top.items())
+    assert all(v == prefix + "TrainingJobDefinition." + k for k, v in nested.items())
+
+    raw = load_event("plan_training")
+    raw["run"]["tuning"] = {"ranges": {"learning_rate": {"type": "continuous", "min": 1e-5, "max": 1e-3}}}
+    event = parse(steps.PlanTrainingEvent, raw)
+    training = plan_sagemaker(event.run, event.dataset, PlanTrainingSettings.from_env())
+    spec = plan_tuning(event.run, training, stack_name="fmops-test")
+    assert set(top) | {"TrainingJobDefinition"} == set(spec.sagemaker)
+    assert set(nested) | {"RoleArn"} == set(spec.sagemaker["TrainingJobDefinition"])
+
+
+def test_the_hpo_definition_parses_with_the_local_interpreter() -> None:
+    parser = pytest.importorskip("moto.stepfunctions.parser.asl.parse.asl_parser")
+    text = re.sub(
+        r"\$\{(\w+)\}", lambda m: f"arn:aws:lambda:us-east-1:123456789012:function:{m.group(1)}", HPO_PATH.read_text()
+    )
+    program, _ = parser.AmazonStateLanguageParser.parse(text)
+    assert program is not None
+
+
+def test_a_run_with_tuning_runs_the_hpo_state_machine_and_continues_with_its_best_job() -> None:
+    choice = STATES["Choose training backend"]
+    tuned = [c for c in choice["Choices"] if c["Next"] == "Tune hyperparameters"]
+    assert tuned == [
+        {
+            "And": [
+                {"Variable": "$.run.tuning", "IsPresent": True},
+                {"Variable": "$.run.tuning", "IsNull": False},
+            ],
+            "Next": "Tune hyperparameters",
+        }
+    ]
+    assert choice["Choices"][0]["Next"] == "Train on Bedrock"  # a Bedrock run never reaches tuning
+    tune = STATES["Tune hyperparameters"]
+    assert tune["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+    # The child's name derives from the run's execution name: a retried state never starts a second tuning.
+    assert tune["Parameters"]["Name.$"] == "States.Format('{}-hpo', $$.Execution.Name)"
+    assert tune["Parameters"]["StateMachineArn"] == "${HpoStateMachineArn}"
+    assert {k.removesuffix(".$") for k in tune["Parameters"]["Input"]} == {
+        "run",
+        "training_spec",
+        "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID",
+    }
+    from fmops.schemas.tuning import TuningResult
+
+    selected = {k.removesuffix(".$"): v for k, v in tune["ResultSelector"].items()}
+    assert set(selected) - {"execution_arn"} == set(TuningResult.model_fields)
+    assert all(v == f"$.Output.{k}" for k, v in selected.items() if k != "execution_arn")
+    # $.training is what "Train on SageMaker" selects from DescribeTrainingJob, read from the best job's.
+    best = STATES["Use best training job"]
+    assert best["ResultPath"] == "$.training"
+    train = STATES["Train on SageMaker"]["ResultSelector"]
+    assert {
+        k: v.replace("$.", "$.tuning.best_training_job.", 1) if k.endswith(".$") else v for k, v in train.items()
+    } == (best["Parameters"])
+    assert set(best["Parameters"]) == {f"{k}.$" if k != "backend" else k for k in steps.TrainingResult.model_fields} - {
+        "custom_model_arn.$",
+        "output_uri.$",
+    }
+    hyperparameters = STATES["Use tuned hyperparameters"]
+    assert (hyperparameters["InputPath"], hyperparameters["ResultPath"]) == (
+        "$.tuning.hyperparameters",
+        "$.run.hyperparameters",
+    )
+    assert hyperparameters["Next"] == STATES["Train on SageMaker"]["Next"] == "Plan evaluation"

@@ -64,6 +64,8 @@ class Workflow:
         substitutions.update(
             NotificationTopicArn=aws.env["NOTIFICATION_TOPIC_ARN"], SageMakerRoleArn=role, BedrockRoleArn=role
         )
+        # Runs here have no "tuning": the HPO state machine is never started.
+        substitutions["HpoStateMachineArn"] = "arn:aws:states:us-east-1:123456789012:stateMachine:fmops-hpo"
         text = (ROOT / "statemachines" / "finetune.asl.json").read_text()
         asl = json.loads(re.sub(r"\$\{(\w+)\}", lambda m: substitutions[m.group(1)], text))
         asl["States"]["Train on SageMaker"] = {
