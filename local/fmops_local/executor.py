@@ -4,6 +4,20 @@ A job created in the local AWS is picked up here: its inputs are downloaded from
 temporary ``/opt/ml``-shaped root, the entry point runs in a subprocess with SageMaker's environment
 contract, its output is uploaded back, and the job's status moves InProgress → Completed, or → Failed
 with the script's own failure message. Logs go to CloudWatch Logs as they would on AWS.
+
+A training job with ``ResourceConfig.InstanceCount`` N > 1 runs N "hosts" at once, as SageMaker runs N
+instances: one process of the entry point per host, each in its own ``/opt/ml``-shaped folder with the whole
+of each channel (FullyReplicated), ``SM_HOSTS=["algo-1", ..., "algo-N"]`` and its own ``SM_CURRENT_HOST``.
+The hosts share this machine, so they rendezvous on ``FMOPS_MASTER_ADDR=127.0.0.1`` and a free
+``FMOPS_MASTER_PORT`` (train.py's torchrun launch reads both) and split the torch threads between them. Each
+host logs to its own stream (``<job>/algo-K-<ts>``); the job's final metrics are algo-1's (per-host values are
+kept in ``job.host_metrics``); the job fails as soon as any host fails (the others are stopped; the first
+failure's reason is the job's) and only algo-1's model folder is uploaded.
+
+A Bedrock customization job runs the same training entry point: classification prompts train the bundled
+encoder (the completion is the label), any other data trains a causal LM on the prompt/completion or
+conversation lines as they are (task ``chat``; the model is ``FMOPS_LOCAL_BEDROCK_LM``, a local folder or
+``s3://`` prefix, default SmolLM2-135M-Instruct).
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +45,23 @@ from fmops_local.s3io import download_prefix, extract_tarball, make_tarball, spl
 LogListener = Callable[[str, str], None]  # (job name, line)
 
 _FAILURE_TAIL_LINES = 8
+MASTER_ADDR = "127.0.0.1"
+# The stand-in for a Bedrock foundation model when the customization data is not classification prompts.
+LOCAL_BEDROCK_LM_ENV = "FMOPS_LOCAL_BEDROCK_LM"
+CLASSIFICATION_PROMPT_PREFIX = "Classify the text into one of:"
+BedrockDone = Callable[[str, "str | None", bool], None]  # (model artifact, base model artifact, generative)
+
+
+def free_port(host: str = MASTER_ADDR) -> int:
+    """A TCP port nothing listens on now (the OS picks it; released at once for the rendezvous to take)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def host_names(count: int) -> list[str]:
+    """SageMaker's host names of a job with ``count`` instances: algo-1 ... algo-N."""
+    return [f"algo-{k}" for k in range(1, count + 1)]
 
 
 def _now() -> dt.datetime:
@@ -53,7 +85,8 @@ class LocalExecutor:
         self.settings = settings or ExecutorSettings()
         self.listeners: list[LogListener] = []
         self._threads: list[threading.Thread] = []
-        self._procs: dict[str, subprocess.Popen[str]] = {}
+        self._procs: dict[str, list[subprocess.Popen[str]]] = {}
+        self._procs_lock = threading.Lock()
 
     # -- public -----------------------------------------------------------------------------------
     def submit(self, target: Callable[[], None], name: str) -> None:
@@ -62,11 +95,15 @@ class LocalExecutor:
         thread.start()
 
     def stop(self, name: str) -> bool:
-        proc = self._procs.get(name)
-        if proc and proc.poll() is None:
-            proc.terminate()
-            return True
-        return False
+        """Terminate every running process of job ``name`` (all its hosts); False when none was running."""
+        with self._procs_lock:
+            procs = list(self._procs.get(name, []))
+        stopped = False
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                stopped = True
+        return stopped
 
     def wait_idle(self, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -74,75 +111,168 @@ class LocalExecutor:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def shutdown(self) -> None:
-        for proc in self._procs.values():
+        with self._procs_lock:
+            procs = [proc for group in self._procs.values() for proc in group]
+        for proc in procs:
             if proc.poll() is None:
                 proc.kill()
 
     # -- training -------------------------------------------------------------------------------
     def run_training_job(self, job: Any, region: str) -> None:
-        """Run one moto ``FakeTrainingJob`` for real and record the outcome on it."""
+        """Run one moto ``FakeTrainingJob`` for real (on ``InstanceCount`` hosts) and record the outcome on it."""
         name = job.training_job_name
         s3 = boto3.client("s3", region_name=region)
-        box = _TrainingBox(self.settings.root / "training" / name)
-        log = _CloudWatchStream(region, "/aws/sagemaker/TrainingJobs", f"{name}/algo-1-{int(time.time())}")
+        count = max(1, int((job.resource_config or {}).get("InstanceCount") or 1))
+        hosts = host_names(count)
+        root = self.settings.root / "training" / name
+        boxes = [_TrainingBox(root if count == 1 else root / host) for host in hosts]
+        started = int(time.time())
+        logs = [_CloudWatchStream(region, "/aws/sagemaker/TrainingJobs", f"{name}/{host}-{started}") for host in hosts]
         try:
             _transition(job, "InProgress", "Downloading", "Downloading input data")
             hps = dict(job.hyper_parameters or {})
             channels = []
             for channel in job.input_data_config or []:
                 uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-                download_prefix(s3, uri, box.channel(channel["ChannelName"]))
+                download_prefix(s3, uri, boxes[0].channel(channel["ChannelName"]))
                 channels.append(channel["ChannelName"])
             submit, program = hps.get("sagemaker_submit_directory"), hps.get("sagemaker_program")
             if not submit or not program:
                 raise ValueError("hyperparameters sagemaker_program and sagemaker_submit_directory are required")
-            program = _fetch_code(s3, submit.strip('"'), program.strip('"'), box.code)
+            program = _fetch_code(s3, submit.strip('"'), program.strip('"'), boxes[0].code)
+            for box in boxes[1:]:  # every instance gets the whole of each channel (FullyReplicated) and the code
+                for channel_name in channels:
+                    shutil.copytree(boxes[0].channel(channel_name), box.channel(channel_name), dirs_exist_ok=True)
+                shutil.copytree(boxes[0].code, box.code, dirs_exist_ok=True)
             user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
             _transition(job, "InProgress", "Training", "Training in progress")
             job.training_start_time = _now()
             definitions = (job.algorithm_specification or {}).get("MetricDefinitions", [])
-            metrics = _MetricCollector(definitions)
+            collectors = [_MetricCollector(definitions) for _ in hosts]
             max_runtime = (job.stopping_condition or {}).get("MaxRuntimeInSeconds")
-            code, tail = self._train(name, box, program, channels, user_hps, log, metrics.feed, max_runtime)
-            log.flush()  # the whole log is readable before the job reports its end
-            job.final_metric_data_list = metrics.final()
+            if count == 1:
+                code, tail = self._train(
+                    name, boxes[0], program, channels, user_hps, logs[0], collectors[0].feed, max_runtime
+                )
+                failure = None if code == 0 else _failure_reason(boxes[0].output / "failure", tail, code)
+            else:
+                failure = self._train_hosts(
+                    name, boxes, hosts, program, channels, user_hps, logs, collectors, max_runtime
+                )
+            for log in logs:
+                log.flush()  # the whole log is readable before the job reports its end
+            job.final_metric_data_list = collectors[0].final()  # algo-1's, as SageMaker reports them
+            job.host_metrics = {host: c.final() for host, c in zip(hosts, collectors, strict=True)}
             job.training_end_time = _now()
-            if code != 0:
-                _fail(job, _failure_reason(box.output / "failure", tail, code))
+            if failure is not None:
+                _fail(job, failure)
                 return
             _transition(job, "InProgress", "Uploading", "Uploading generated training model")
-            box.upload_model(s3, job.model_artifacts["S3ModelArtifacts"])
+            boxes[0].upload_model(s3, job.model_artifacts["S3ModelArtifacts"])  # algo-1 (rank 0) wrote the model
             elapsed = (job.training_end_time - job.training_start_time).total_seconds()
-            job.training_time_in_seconds = job.billable_time_in_seconds = max(1, int(elapsed))
+            job.training_time_in_seconds = max(1, int(elapsed))
+            job.billable_time_in_seconds = job.training_time_in_seconds * count
             _transition(job, "Completed", "Completed", "Training job completed")
         except Exception as exc:  # any local failure is the job's failure, never the caller's
-            log.write(f"fmops local executor: {type(exc).__name__}: {exc}")
+            logs[0].write(f"fmops local executor: {type(exc).__name__}: {exc}")
             _fail(job, f"{type(exc).__name__}: {exc}")
         finally:
-            log.flush()
+            for log in logs:
+                log.flush()
             if not self.settings.keep_workdirs:
-                shutil.rmtree(box.root, ignore_errors=True)
+                shutil.rmtree(root, ignore_errors=True)
+
+    def _train_hosts(
+        self,
+        name: str,
+        boxes: list[_TrainingBox],
+        hosts: list[str],
+        program: str,
+        channels: list[str],
+        hps: dict[str, str],
+        logs: list[_CloudWatchStream],
+        collectors: list[_MetricCollector],
+        max_runtime: int | None,
+    ) -> str | None:
+        """Run the entry point on every host at once; None when all succeed, else the first failure's reason.
+
+        When one host fails the others are stopped: their peer is gone, and a collective would wait for it.
+        """
+        threads = max(1, self.settings.torch_threads // len(hosts))
+        shared = {
+            "SM_HOSTS": json.dumps(hosts),
+            "FMOPS_MASTER_ADDR": MASTER_ADDR,
+            "FMOPS_MASTER_PORT": str(free_port()),
+            "FMOPS_NPROC_PER_NODE": "1",
+            "OMP_NUM_THREADS": str(threads),
+            "FMOPS_TORCH_THREADS": str(threads),
+            "SM_NUM_CPUS": str(threads),
+        }
+        failures: list[str] = []
+        guard = threading.Lock()
+
+        def host(index: int) -> None:
+            box, current = boxes[index], hosts[index]
+            env = {**shared, "SM_CURRENT_HOST": current}
+            code, tail = self._train(
+                name, box, program, channels, hps, logs[index], collectors[index].feed, max_runtime, env, current
+            )
+            if code == 0:
+                return
+            with guard:
+                first = not failures
+                failures.append(f"{current}: {_failure_reason(box.output / 'failure', tail, code)}")
+            if first:
+                self.stop(name)
+
+        workers = [
+            threading.Thread(target=host, args=(i,), name=f"fmops-job-{name}-{hosts[i]}", daemon=True)
+            for i in range(len(hosts))
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return failures[0] if failures else None
 
     def run_bedrock_job(
-        self, job: Any, region: str, code_uri: str, hyperparameters: dict[str, str], on_done: Callable[[str], None]
+        self, job: Any, region: str, code_uri: str, hyperparameters: dict[str, str], on_done: BedrockDone
     ) -> None:
         """Emulate a Bedrock customization job: the same training entry point on the job's JSONL data.
 
-        Bedrock data is prompt/completion; the local stand-in for the foundation model is the bundled
-        encoder, trained to predict the completion (the class label) from the prompt. ``on_done`` gets the
-        S3 URI of the model artifact, which the local Bedrock runtime serves for the custom model.
+        Classification prompts (``Classify the text into one of: ...``) train the bundled encoder to predict the
+        completion (the class label) from the prompt; any other data trains a causal LM (task ``chat``) on the
+        prompt/completion or conversation lines as they are, starting from ``FMOPS_LOCAL_BEDROCK_LM`` (default:
+        train.py's SmolLM2-135M-Instruct). ``on_done`` gets the S3 URI of the model artifact, which the local
+        Bedrock runtime serves for the custom model, the artifact of the generative base model (its untrained
+        starting point, None for classification) and whether the model is generative.
         """
         name = job.job_name
         s3 = boto3.client("s3", region_name=region)
         box = _TrainingBox(self.settings.root / "bedrock" / name)
         log = _CloudWatchStream(region, "/aws/bedrock/modelcustomizationjobs", name)
         try:
-            _convert_bedrock_channel(s3, job.training_data_config["s3Uri"], box.channel("train"))
-            channels = ["train"]
+            sources = {"train": job.training_data_config["s3Uri"]}
             validators = (job.validation_data_config or {}).get("validators") or []
             if validators:
-                _convert_bedrock_channel(s3, validators[0]["s3Uri"], box.channel("validation"))
-                channels.append("validation")
+                sources["validation"] = validators[0]["s3Uri"]
+            raw = {channel: _bedrock_records(s3, uri, box.root / "raw" / channel) for channel, uri in sources.items()}
+            generative = not all(_is_classification_prompt(r) for records in raw.values() for _, r in records)
+            for channel, records in raw.items():
+                _write_bedrock_channel(records, box.channel(channel), sources[channel], generative)
+            channels = list(raw)
+            hps = dict(hyperparameters)
+            if generative:
+                hps["task"] = "chat"
+                hps.setdefault("max_length", "256")
+                stand_in = os.environ.get(LOCAL_BEDROCK_LM_ENV, "").strip()
+                if stand_in.startswith("s3://"):
+                    download_prefix(s3, stand_in, box.channel("base_model"))
+                    channels.append("base_model")
+                if stand_in:
+                    hps["base_model"] = stand_in
+            else:
+                hps.setdefault("max_length", "32")
             _fetch_code(s3, code_uri, "train.py", box.code)
             losses = _MetricCollector(
                 [
@@ -150,7 +280,7 @@ class LocalExecutor:
                     {"Name": "validationLoss", "Regex": r"name=validation_loss value=([-+0-9.eE]+)"},
                 ]
             )
-            code, tail = self._train(name, box, "train.py", channels, hyperparameters, log, losses.feed, None)
+            code, tail = self._train(name, box, "train.py", channels, hps, log, losses.feed, None)
             final = {m["MetricName"]: m["Value"] for m in losses.final()}
             job.training_metrics = {"trainingLoss": final.get("trainingLoss", 0.0)}
             job.validation_metrics = [{"validationLoss": final.get("validationLoss", 0.0)}]
@@ -158,9 +288,10 @@ class LocalExecutor:
                 job.failure_message = _failure_reason(box.output / "failure", tail, code)[:1024]
                 job.status = "Failed"
                 return
-            uri = job.output_data_config["s3Uri"].rstrip("/") + f"/{name}/model.tar.gz"
-            box.upload_model(s3, uri)
-            on_done(uri)
+            prefix = job.output_data_config["s3Uri"].rstrip("/") + f"/{name}/"
+            base_uri = _upload_base_model(s3, box, prefix + "base-model.tar.gz", log) if generative else None
+            box.upload_model(s3, prefix + "model.tar.gz")
+            on_done(prefix + "model.tar.gz", base_uri, generative)
             job.failure_message = None
             job.status = "Completed"
         except Exception as exc:
@@ -183,8 +314,11 @@ class LocalExecutor:
         log: _CloudWatchStream,
         on_line: Callable[[str], None] | None,
         max_runtime: int | None,
+        overrides: dict[str, str] | None = None,
+        host: str | None = None,
     ) -> tuple[int, list[str]]:
-        """Run a training entry point with SageMaker's environment contract inside ``box``."""
+        """Run a training entry point with SageMaker's environment contract inside ``box`` (``overrides``: the
+        environment of one host of a multi-instance job; ``host`` prefixes its lines for the listeners)."""
         env = self._base_env()
         env.update(
             {
@@ -205,10 +339,11 @@ class LocalExecutor:
         )
         for c in channels:
             env[f"SM_CHANNEL_{c.upper()}"] = str(box.channel(c))
+        env.update(overrides or {})
         args = [self.settings.python, program]
         for k, v in hps.items():
             args += [f"--{k}", str(v)]
-        return self._run(name, args, box.code, env, log, on_line, max_runtime)
+        return self._run(name, args, box.code, env, log, on_line, max_runtime, host)
 
     # -- processing -----------------------------------------------------------------------------
     def run_processing_job(self, job: Any, region: str) -> None:
@@ -292,6 +427,7 @@ class LocalExecutor:
         log: _CloudWatchStream,
         on_line: Callable[[str], None] | None,
         max_runtime: int | None,
+        host: str | None = None,
     ) -> tuple[int, list[str]]:
         proc = subprocess.Popen(
             args,
@@ -302,7 +438,11 @@ class LocalExecutor:
             text=True,
             bufsize=1,
         )
-        self._procs[name] = proc
+        with self._procs_lock:
+            group = self._procs.setdefault(name, [])
+            group[:] = [p for p in group if p.poll() is None]  # a retried or earlier run's processes are done
+            group.append(proc)
+        prefix = f"[{host}] " if host else ""
         timer = threading.Timer(max_runtime, proc.kill) if max_runtime else None
         if timer:
             timer.start()
@@ -315,7 +455,7 @@ class LocalExecutor:
             if on_line:
                 on_line(line)
             for listener in self.listeners:
-                listener(name, line)
+                listener(name, prefix + line)
         code = proc.wait()
         if timer:
             timer.cancel()
@@ -377,20 +517,65 @@ def _as_classification(record: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
-def _convert_bedrock_channel(s3: Any, uri: str, dest: Path) -> None:
-    """Bedrock training JSONL → the classification records of ``train.py`` (the completion, or the
-    assistant's turn, is the label)."""
-    files = download_prefix(s3, uri, dest / "_raw")
+def _bedrock_records(s3: Any, uri: str, dest: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a Bedrock data file (``(line, record)``); a line that is not one names its line."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    for path in download_prefix(s3, uri, dest):
+        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError(f"{uri} line {line_no}: expected a JSON object")
+            out.append((line_no, record))
+    shutil.rmtree(dest, ignore_errors=True)
+    return out
+
+
+def _is_classification_prompt(record: dict[str, Any]) -> bool:
+    """Whether a Bedrock training record asks fmops' classification prompt (``fmops.data.formats``)."""
+    if isinstance(record.get("prompt"), str):
+        return str(record["prompt"]).startswith(CLASSIFICATION_PROMPT_PREFIX)
+    messages = record.get("messages")
+    if isinstance(messages, list) and len(messages) >= 2 and isinstance(messages[-2], dict):
+        return _text(messages[-2].get("content", "")).startswith(CLASSIFICATION_PROMPT_PREFIX)
+    return False
+
+
+def _write_bedrock_channel(records: list[tuple[int, dict[str, Any]]], dest: Path, uri: str, generative: bool) -> None:
+    """The channel file of train.py: classification records (the completion, or the assistant's turn, is the
+    label), or, for a generative job, the Bedrock lines as they are (train.py reads prompt/completion and both
+    conversation shapes)."""
     with open(dest / "data.jsonl", "w", encoding="utf-8") as out:
-        for path in files:
-            for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if not line.strip():
-                    continue
-                record = _as_classification(json.loads(line))
-                if record is None:
-                    raise ValueError(f"{uri} line {line_no}: expected prompt/completion or conversation fields")
-                out.write(json.dumps(record) + "\n")
-    shutil.rmtree(dest / "_raw")
+        for line_no, record in records:
+            converted = record if generative else _as_classification(record)
+            if converted is None:
+                raise ValueError(f"{uri} line {line_no}: expected prompt/completion or conversation fields")
+            out.write(json.dumps(converted, ensure_ascii=False) + "\n")
+
+
+def _upload_base_model(s3: Any, box: _TrainingBox, uri: str, log: _CloudWatchStream) -> str | None:
+    """The generative job's starting point as a model artifact the serving code loads (the base model's files and a
+    ``fmops_model.json`` of task ``chat``), so that "base model" invocations answer with exactly that model.
+    None (logged) when the trained model does not say where its base model lies on this machine."""
+    meta = json.loads((box.model / "fmops_model.json").read_text(encoding="utf-8"))
+    location = Path(str((meta.get("base_model_source") or {}).get("location", "")))
+    if not location.is_dir():
+        log.write(f"fmops local executor: base model {meta.get('base_model')} is not a local folder: not served")
+        return None
+    folder = box.root / "base-model"
+    shutil.copytree(location, folder, ignore=shutil.ignore_patterns("fmops_model.json", "labels.json", "adapter"))
+    hps = meta.get("hyperparameters") or {}
+    base_meta = {
+        "task": "chat",
+        "base_model": meta.get("base_model"),
+        "hyperparameters": {k: hps[k] for k in ("max_length", "max_new_tokens") if k in hps},
+    }
+    (folder / "fmops_model.json").write_text(json.dumps(base_meta), encoding="utf-8")
+    archive = make_tarball(folder, box.root / "base-model.tar.gz")
+    bucket, key = split_s3_uri(uri)
+    s3.upload_file(str(archive), bucket, key)
+    return uri
 
 
 def _transition(job: Any, status: str, secondary: str, message: str) -> None:

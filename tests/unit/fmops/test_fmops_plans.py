@@ -46,8 +46,12 @@ def test_sagemaker_training_request(env: dict[str, str]) -> None:
         "train_loss",
         "validation_loss",
         "validation_accuracy",
+        "validation_f1_micro",
+        "validation_perplexity",
         "learning_rate",
         "tokens_per_second",
+        "rank_train_loss",
+        "rank_tokens_per_second",
     }
     line = "fmops-metric name=train_loss value=1.25e-01 step=10"
     match = re.search(regexes["train_loss"], line)

@@ -16,7 +16,7 @@ import os
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,11 +160,14 @@ def prepare_dataset(
     group_by: str | None = None,
     max_errors: int | None = 1000,
     min_records: int = 1,
+    require: Mapping[str, str] | None = None,
 ) -> PreparedDataset:
     """Validate and split the file that ``read()`` streams (it is called twice).
 
-    Records lacking the ``stratify_by`` or ``group_by`` field are quarantined. Raises ``ValueError`` for
-    bad ratios; a data set with errors still returns (``report.valid`` False): the caller decides.
+    Records lacking the ``stratify_by`` or ``group_by`` field are quarantined, and so are records lacking a field
+    of ``require`` (field name -> why it is needed: ``{"labels": "task multilabel needs a list of labels"}``; for
+    a format's optional fields). Raises ``ValueError`` for bad ratios; a data set with errors still returns
+    (``report.valid`` False): the caller decides.
     """
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
         raise ValueError(f"ratios must be three non-negative numbers summing to 1, got {list(ratios)}")
@@ -175,6 +178,7 @@ def prepare_dataset(
         "group_by": group_by,
     }
     extra = tuple(dict.fromkeys(f for f in (stratify_by, group_by) if f))
+    required = dict(require or {})
     validator = Validator(data_format=data_format, limits=limits, max_errors=max_errors, extra_fields=extra)
     strata_values, group_values = FieldValues(), FieldValues()
     strata, groups = array("I"), array("Q")
@@ -182,6 +186,12 @@ def prepare_dataset(
     quarantine = PreparedFile(QUARANTINE)
     for checked in validator.check_chunks(read()):
         record = checked.record
+        if record is not None and required:
+            missing_required = next((f for f in required if getattr(record, f, msgspec.UNSET) is msgspec.UNSET), None)
+            if missing_required is not None:
+                record = None
+                checked = checked._replace(issues=[_required_issue(checked.number, missing_required, required)])
+                validator.reject(checked.issues[0])
         if record is not None:
             try:
                 stratum = strata_values.id(_field(record, stratify_by, checked.number)) if stratify_by else 0
@@ -255,6 +265,12 @@ def _file_issue(code: str, message: str) -> Any:
     from fmops.data.validate import Issue
 
     return Issue(0, None, code, message)
+
+
+def _required_issue(number: int, name: str, required: Mapping[str, str]) -> Any:
+    from fmops.data.validate import Issue
+
+    return Issue(number, name, "missing_field", f"is missing: {required[name]}")
 
 
 def _missing_issue(number: int, stratify_by: str | None, missing: str) -> Any:

@@ -20,7 +20,19 @@ STATUS_SUCCEEDED = "SUCCEEDED"
 STATUS_FAILED = "FAILED"
 
 CODE_KEY = "code/training/sourcedir.tar.gz"
-METRIC_NAMES = ("train_loss", "validation_loss", "validation_accuracy", "learning_rate", "tokens_per_second")
+# The metric lines train.py prints (training/fmops_training/metrics_log.py METRIC_NAMES, the same names in the same
+# order: tests/unit/fmops/test_task_training_plan.py compares them). Each becomes a training job MetricDefinition.
+METRIC_NAMES = (
+    "train_loss",
+    "learning_rate",
+    "validation_loss",
+    "validation_accuracy",
+    "validation_f1_micro",
+    "validation_perplexity",
+    "tokens_per_second",
+    "rank_train_loss",
+    "rank_tokens_per_second",
+)
 
 
 def utcnow() -> datetime:

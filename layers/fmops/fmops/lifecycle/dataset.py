@@ -1,10 +1,20 @@
 """Validate and split the data set of a run (state "Validate and split dataset").
 
-The run's file is validated as classification data, stratified by label, and stored under the versioned
-prefix ``datasets/<use_case>/<version>/`` with its manifest. A Bedrock run also gets prompt/completion
-files, which are checked against the base model's limits (token, record count, file size). A data set
-with any error ends the run before training: the JSON report (and the quarantined lines) are stored in
-the reports bucket and the error message links the report.
+The run's file is validated in its task's format (``TASK_FORMATS``) and stored under the versioned prefix
+``datasets/<use_case>/<version>/`` with its manifest:
+
+- ``classification``: ``{"text", "label"}``, stratified by label (at least 2 labels);
+- ``multilabel``: ``{"text", "labels": [...]}`` (every record needs ``labels``; at least 2 labels in all), not
+  stratified (label sets are too many to stratify on);
+- ``summarization``: ``{"document", "summary"}``; ``qa``: ``{"context", "question", "answers"}``; both also take
+  the generic shapes of ``chat``: prompt/completion and conversations (``conversation``, ``conversation-legacy``).
+  One format per file (detected from its first record); not stratified.
+
+A Bedrock run also gets train and validation files in the base model's Bedrock format (prompt/completion or a
+conversation format; the prompts of summarization and QA are built exactly as SageMaker training builds them), which
+are checked against the base model's limits (token, record count, file size). A data set with any error ends the
+run before training: the JSON report (and the quarantined lines) are stored in the reports bucket and the error
+message links the report.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from typing import Any
 
 from fmops.aws.s3 import S3Storage
 from fmops.config import CommonSettings
-from fmops.data.formats import bedrock_line
+from fmops.data.formats import RecordFormatError, bedrock_generative_line, bedrock_line, generative_example
 from fmops.data.jsonl import ClassificationRecord
 from fmops.data.limits import ModelLimits, get_limits
 from fmops.data.lines import iter_line_batches
@@ -30,8 +40,41 @@ from fmops.schemas.steps import DataPlan, DatasetInfo, Shard, ShardSummary, Spli
 MIN_RECORDS = 10
 MAX_LABELS = 1000
 MAX_REPORTED_ERRORS = 100
-DATA_FORMAT = "classification"
+DATA_FORMAT = "classification"  # the format of the label tasks (classification and multilabel)
 MAX_SHARDS = 1000
+GENERIC_FORMATS = ("prompt-completion", "conversation", "conversation-legacy")
+# The record formats each task trains on (training/fmops_training/data.py and prompts.py read the same ones).
+TASK_FORMATS: dict[str, tuple[str, ...]] = {
+    "classification": (DATA_FORMAT,),
+    "multilabel": (DATA_FORMAT,),
+    "summarization": ("summarization", *GENERIC_FORMATS),
+    "qa": ("qa", *GENERIC_FORMATS),
+    "chat": GENERIC_FORMATS,
+}
+# A field the format leaves optional that a task needs, and why (records without it are quarantined).
+TASK_REQUIRED_FIELDS: dict[str, dict[str, str]] = {
+    "multilabel": {"labels": "task multilabel needs a list of labels per record ('labels': [...])"},
+}
+# Stratified by this field: only single-label classification (a label set per record is too fine to stratify on).
+TASK_STRATIFY: dict[str, str | None] = {"classification": "label"}
+
+
+def task_data_format(task: str) -> str | None:
+    """The format a task's file is validated as; None: detected from the first record (several are accepted)."""
+    formats = TASK_FORMATS[task]
+    return formats[0] if len(formats) == 1 else None
+
+
+def format_issue(task: str, data_format: str | None) -> Issue | None:
+    """The whole-file problem of a file whose detected format the task does not train on (None when it does)."""
+    if data_format is None or data_format in TASK_FORMATS[task]:
+        return None
+    return Issue(
+        0,
+        None,
+        "format_not_for_task",
+        f"{data_format} records cannot train task {task}; it takes {', '.join(TASK_FORMATS[task])}",
+    )
 
 
 def dataset_prefix(run: RunRequest) -> str:
@@ -52,8 +95,16 @@ def _reader(s3: S3Storage, source: DatasetRef) -> Iterator[bytes]:
     return stream.iter_chunks()
 
 
-def _labels(prepared: PreparedDataset) -> list[str]:
+def _labels(prepared: PreparedDataset, task: str) -> list[str]:
+    """The sorted labels of the splits: the strata of classification, every ``labels`` entry of multilabel, none
+    for the generative tasks."""
     labels: set[str] = set()
+    if task == "multilabel":
+        for prepared_file in prepared.files.values():
+            prepared_file.spool.seek(0)
+            for line in prepared_file.spool:
+                labels.update(json.loads(line).get("labels") or ())
+        return sorted(labels)
     for prepared_file in prepared.files.values():
         labels.update(prepared_file.values)
     return sorted(labels)
@@ -89,7 +140,12 @@ def _with_error(report: ValidationReport, issue: Issue) -> ValidationReport:
 def _bedrock_files(
     run: RunRequest, prepared: PreparedDataset, labels: list[str], s3: S3Storage, settings: CommonSettings
 ) -> dict[str, PreparedFile]:
-    """Prompt/completion versions of train and validation, checked against the Bedrock model's limits."""
+    """Train and validation in the Bedrock model's format, checked against the model's limits.
+
+    Classification records become ``classification_prompt`` prompts with the label as completion; generative
+    records become their conversation (summarization and QA with training's prompts), written as prompt/completion
+    or a conversation format (:func:`fmops.data.formats.bedrock_generative_line`).
+    """
     try:
         limits = get_limits(run.base_model)
     except UnknownModelError:
@@ -97,13 +153,39 @@ def _bedrock_files(
         logger.warning("no data limits known for the base model", extra={"base_model": run.base_model})
     data_format = bedrock_format(limits)
     out: dict[str, PreparedFile] = {}
+
+    def close_all() -> None:
+        for done in out.values():
+            done.spool.close()
+
     for name in ("train", "validation"):
         source = prepared.files[name]
         converted = PreparedFile(f"{name}.bedrock")
         source.spool.seek(0)
-        for line in source.spool:
+        for number, line in enumerate(source.spool, start=1):
             obj = json.loads(line)
-            converted.write(bedrock_line(ClassificationRecord(obj["text"], obj["label"]), labels, data_format))
+            if run.task == "classification":
+                converted.write(bedrock_line(ClassificationRecord(obj["text"], obj["label"]), labels, data_format))
+                continue
+            try:
+                converted.write(bedrock_generative_line(generative_example(obj), data_format))
+            except RecordFormatError as exc:
+                converted.spool.close()
+                close_all()
+                model = limits.model_id if limits else run.base_model
+                problem = f"{exc} ({name} split record {number}, for {model}'s {data_format} format)"
+                report = ValidationReport(
+                    valid=False,
+                    records=source.records,
+                    valid_records=source.records - 1,
+                    errors=[Issue(0, exc.field, "not_convertible", problem)],
+                    warnings=[],
+                    format=prepared.report.format,
+                    error_count=1,
+                    warning_count=0,
+                    model=model,
+                )
+                raise _fail(run, s3, settings, report, None) from exc
         validator = Validator(data_format=data_format, limits=limits, role=name, max_errors=MAX_REPORTED_ERRORS)
         converted.spool.seek(0)
         for _ in validator.check_chunks(_blocks(converted.spool), emit_valid=False):
@@ -111,8 +193,7 @@ def _bedrock_files(
         report = validator.report()
         if not report.valid:
             converted.spool.close()
-            for done in out.values():
-                done.spool.close()
+            close_all()
             raise _fail(run, s3, settings, report, None)
         out[converted.name] = converted
     return out
@@ -152,7 +233,7 @@ def validate_shard(run: RunRequest, shard: Shard, *, s3: S3Storage, settings: Co
     source = run.dataset
     read_from = max(shard.start - 1, 0)  # one byte back: a line starting exactly at ``start`` is ours
     chunks = s3.open_range(source.bucket, source.key, source.version_id, read_from)
-    validator = Validator(data_format=DATA_FORMAT, max_errors=MAX_REPORTED_ERRORS)
+    validator = Validator(data_format=task_data_format(run.task), max_errors=MAX_REPORTED_ERRORS)
     batches = iter_line_batches(chunks, skip_partial_first=shard.start > 0, stop_at=shard.end - read_from)
     for _ in validator.check_lines(batches, emit_valid=False):
         pass
@@ -168,17 +249,31 @@ def validate_shard(run: RunRequest, shard: Shard, *, s3: S3Storage, settings: Co
     return ShardSummary(index=shard.index, uri=uri, lines=report.records, error_count=report.error_count)
 
 
-def merge_shards(shards: list[ShardSummary], s3: S3Storage) -> ValidationReport:
-    """One report for the whole file from the shard results, with file-global line numbers."""
-    merged = Validator(data_format=DATA_FORMAT, max_errors=MAX_REPORTED_ERRORS)
+def merge_shards(shards: list[ShardSummary], s3: S3Storage, task: str = "classification") -> ValidationReport:
+    """One report for the whole file from the shard results, with file-global line numbers.
+
+    A task that accepts several formats has each shard detect its own: shards of different formats, or a format
+    the task does not train on, are a whole-file error.
+    """
+    merged = Validator(data_format=task_data_format(task), max_errors=MAX_REPORTED_ERRORS)
     offset = 0
+    formats: list[tuple[str, int]] = []
     for summary in sorted(shards, key=lambda s: s.index):
         bucket, _, key = summary.uri.removeprefix("s3://").partition("/")
         part = json.loads(s3.read_bytes(bucket, key))
         report = ValidationReport.from_dict(part)
+        if report.format is not None and report.format not in (f for f, _ in formats):
+            formats.append((report.format, offset + 1))
         merged.absorb(report, line_offset=offset, crlf_lines=part.get("crlf_lines", 0))
         offset += report.records
     merged.finish()
+    if len(formats) > 1:
+        (first, _), (other, line) = formats[0], formats[1]
+        problem = f"the file mixes formats: {first} records, then {other} records (from around line {line})"
+        merged.reject(Issue(0, None, "mixed_formats", problem))
+    issue = format_issue(task, merged.report().format)
+    if issue is not None:
+        merged.reject(issue)
     return merged.report()
 
 
@@ -196,28 +291,34 @@ def validate_dataset(
         TransientAwsError, AwsRequestError.
     """
     source = run.dataset
+    task = run.task
     if shards:
-        merged = merge_shards(shards, s3)
+        merged = merge_shards(shards, s3, task)
         if not merged.valid:
             raise _fail(run, s3, settings, merged, None)
     prepared = prepare_dataset(
         lambda: _reader(s3, source),
         ratios=run.split.ratios,
         seed=run.split.seed,
-        data_format=DATA_FORMAT,
-        stratify_by="label",
+        data_format=task_data_format(task),
+        stratify_by=TASK_STRATIFY.get(task),
         min_records=MIN_RECORDS,
         max_errors=MAX_REPORTED_ERRORS,
+        require=TASK_REQUIRED_FIELDS.get(task),
     )
     try:
         report = prepared.report
-        labels = _labels(prepared)
-        if report.valid and len(labels) < 2:
+        wrong_format = format_issue(task, report.format)
+        if wrong_format is not None:
+            report = _with_error(report, wrong_format)
+        labels = _labels(prepared, task) if report.valid else []
+        field = "labels" if task == "multilabel" else "label"
+        if report.valid and task in ("classification", "multilabel") and len(labels) < 2:
             only = f" ({labels[0]!r})" if labels else ""
-            problem = f"only {len(labels)} distinct label{only}; classification needs at least 2"
-            report = _with_error(report, Issue(0, "label", "too_few_labels", problem))
+            problem = f"only {len(labels)} distinct label{only}; {task} needs at least 2"
+            report = _with_error(report, Issue(0, field, "too_few_labels", problem))
         if report.valid and len(labels) > MAX_LABELS:
-            report = _with_error(report, Issue(0, "label", "too_many_labels", f"more than {MAX_LABELS} labels"))
+            report = _with_error(report, Issue(0, field, "too_many_labels", f"more than {MAX_LABELS} labels"))
         if not report.valid:
             raise _fail(run, s3, settings, report, prepared.quarantine)
         bedrock = _bedrock_files(run, prepared, labels, s3, settings) if run.backend == "bedrock" else {}

@@ -26,6 +26,7 @@ from fmops.lifecycle._common import (
     utcnow,
 )
 from fmops.observability import logger, metrics
+from fmops.schemas.run import TASK_METRICS
 from fmops.schemas.steps import GateResult, ModelPackageRef, PairedTest, QualityGateEvent, RegisterModelEvent
 
 METADATA_VALUE_MAX = 256
@@ -121,23 +122,55 @@ def find_run_package(sagemaker: SageMaker, group: str, run_id: str) -> dict[str,
 
 
 def model_quality_statistics(event: RegisterModelEvent) -> dict[str, Any]:
-    """SageMaker model-quality statistics (multiclass) for the registry's ModelMetrics."""
+    """SageMaker model-quality statistics for the registry's ModelMetrics: multiclass metrics for classification;
+    the other tasks (which SageMaker's statistics format has no section for) carry theirs under ``fmops``."""
     tuned = event.evaluation.finetuned_metrics
-    return {
+    statistics: dict[str, Any] = {
         "version": 0.0,
         "dataset": {"item_count": event.evaluation.test_count, "evaluation_time": None},
-        "multiclass_classification_metrics": {
+    }
+    if event.run.task == "classification":
+        statistics["multiclass_classification_metrics"] = {
             "accuracy": {"value": tuned.accuracy, "standard_deviation": "NaN"},
             "weighted_f1": {"value": tuned.f1_weighted, "standard_deviation": "NaN"},
             "macro_f1": {"value": tuned.f1_macro, "standard_deviation": "NaN"},
             "macro_precision": {"value": tuned.precision_macro, "standard_deviation": "NaN"},
             "macro_recall": {"value": tuned.recall_macro, "standard_deviation": "NaN"},
-        },
-        "fmops": {
+        }
+        statistics["fmops"] = {
             "evaluation_uri": event.evaluation.evaluation_uri,
             "base_metrics": event.evaluation.base_metrics.model_dump(),
-        },
+        }
+        return statistics
+    statistics["fmops"] = {
+        "task": event.run.task,
+        "evaluation_uri": event.evaluation.evaluation_uri,
+        "metrics": tuned.model_dump(),
+        "base_metrics": event.evaluation.base_metrics.model_dump(),
     }
+    return statistics
+
+
+def metric_metadata(event: RegisterModelEvent) -> dict[str, str]:
+    """The metrics recorded in the package metadata (the quality gate reads a champion's gate metric there):
+    classification accuracy and f1_macro; the other tasks every metric they can gate on; each also as
+    ``base_<name>``."""
+    run, evaluation = event.run, event.evaluation
+    names = ("accuracy", "f1_macro") if run.task == "classification" else TASK_METRICS[run.task]
+    tuned, base = evaluation.finetuned_metrics.values(), evaluation.base_metrics.values()
+    out: dict[str, str] = {}
+    for name in names:
+        if name in tuned:
+            out[name] = f"{tuned[name]:.6f}"
+    for name in names:
+        if name in base:
+            out[f"base_{name}"] = f"{base[name]:.6f}"
+    return out
+
+
+def package_task(package: dict[str, Any]) -> str:
+    """The task a registered package was trained for (``task`` in its metadata; classification before tasks)."""
+    return str((package.get("CustomerMetadataProperties") or {}).get("task") or "classification")
 
 
 def register_model(
@@ -190,7 +223,6 @@ def register_model(
     hyperparameters = json.dumps(run.hyperparameters, sort_keys=True, separators=(",", ":"))
     if len(hyperparameters) > METADATA_VALUE_MAX:
         hyperparameters = f"{lineage_uri}#hyperparameters"
-    tuned = evaluation.finetuned_metrics
     metadata = {
         "run_id": run.run_id,
         "use_case": run.use_case,
@@ -204,10 +236,8 @@ def register_model(
         "hyperparameters": hyperparameters,
         "base_model": run.base_model,
         "training_job_arn": training.job_arn,
-        "accuracy": f"{tuned.accuracy:.6f}",
-        "f1_macro": f"{tuned.f1_macro:.6f}",
-        "base_accuracy": f"{evaluation.base_metrics.accuracy:.6f}",
-        "base_f1_macro": f"{evaluation.base_metrics.f1_macro:.6f}",
+        "task": run.task,
+        **metric_metadata(event),
         "report_uri": evaluation.report_uri,
         "evaluation_uri": evaluation.evaluation_uri,
         "lineage_uri": lineage_uri,
@@ -266,9 +296,21 @@ def _recorded_metric(package: dict[str, Any], metric: str) -> float | None:
 
 def significantly_worse(test: PairedTest) -> bool:
     """The fine-tuned model is worse than the baseline beyond chance: McNemar significant with the baseline
-    right more often, or the paired-bootstrap interval of the metric difference wholly below zero."""
-    mcnemar_worse = test.significant and test.baseline_only_correct > test.finetuned_only_correct
+    right more often (classification), or the paired-bootstrap interval of the metric difference wholly below
+    zero (every task)."""
+    b, c = test.baseline_only_correct, test.finetuned_only_correct
+    mcnemar_worse = test.mcnemar_p_value is not None and test.significant and b is not None and c is not None and b > c
     return mcnemar_worse or test.delta_ci[1] < 0
+
+
+def _paired_evidence(test: PairedTest, metric: str) -> str:
+    interval = f"[{test.delta_ci[0]:+.4f}, {test.delta_ci[1]:+.4f}]"
+    if test.mcnemar_p_value is not None:
+        return f"McNemar p = {test.mcnemar_p_value:.4f}; {metric} difference {test.delta:+.4f}, 95% interval {interval}"
+    return (
+        f"paired bootstrap: {metric} difference {test.delta:+.4f}, 95% interval {interval}, "
+        f"p = {test.bootstrap_p_value:.4f}"
+    )
 
 
 def quality_gate(event: QualityGateEvent, *, sagemaker: SageMaker, settings: CommonSettings) -> GateResult:
@@ -293,6 +335,12 @@ def quality_gate(event: QualityGateEvent, *, sagemaker: SageMaker, settings: Com
         champion_value: float | None = metric_of(evaluation.champion_metrics, metric)
     else:
         best = champion(sagemaker, package.model_package_group_name, package.model_package_arn)
+        if best is not None and package_task(best) != run.task:
+            logger.info(
+                "champion of another task not compared",
+                extra={"run_id": run.run_id, "champion": best.get("ModelPackageArn"), "task": package_task(best)},
+            )
+            best = None
         champion_arn = str(best["ModelPackageArn"]) if best else None
         champion_value = _recorded_metric(best, metric) if best else None
 
@@ -318,8 +366,7 @@ def quality_gate(event: QualityGateEvent, *, sagemaker: SageMaker, settings: Com
         elif paired is not None:
             versus = (
                 f"not significantly worse than champion {fmt(champion_value)} on the same test split "
-                f"(McNemar p = {paired.mcnemar_p_value:.4f}; {metric} difference {paired.delta:+.4f}, 95% interval "
-                f"[{paired.delta_ci[0]:+.4f}, {paired.delta_ci[1]:+.4f}]) ({champion_arn})"
+                f"({_paired_evidence(paired, metric)}) ({champion_arn})"
             )
         elif champion_value is None:
             versus = f"champion {champion_arn} has no recorded {metric}"

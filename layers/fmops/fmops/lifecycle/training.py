@@ -231,10 +231,17 @@ def plan_sagemaker(run: RunRequest, dataset: DatasetInfo, settings: PlanTraining
         # its two-minute warning through. The run's own value wins.
         **({"checkpoint_steps": str(SPOT_CHECKPOINT_STEPS)} if run.spot else {}),
         **run.hyperparameters,
+        "task": run.task,
         "base_model": run.base_model,
         "sagemaker_program": "train.py",
         "sagemaker_submit_directory": code_uri,
     }
+    # Several instances: nothing more to ask SageMaker for. train.py reads SM_HOSTS/SM_CURRENT_HOST and re-launches
+    # itself under torchrun (one process per GPU, --nnodes = the hosts, the first host as rendezvous), so the
+    # SDK's ``sagemaker_torch_distributed_enabled``/``sagemaker_distributed_dataparallel_enabled`` launchers must
+    # stay off (they would start torchrun around train.py's own). Every host gets the whole of each channel
+    # (FullyReplicated, the channels' default): each rank takes its slice of every global batch. The instances
+    # talk over the training security group's self rule, encrypted (EnableInterContainerTrafficEncryption).
 
     def channel(name: str, uri: str) -> Channel:
         return Channel(

