@@ -48,7 +48,8 @@ def _api_client(args: argparse.Namespace) -> Any:
 def cmd_demo(args: argparse.Namespace) -> int:
     from fmops_local.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig(
+    cfg = DemoConfig.for_task(
+        args.task,
         records=args.records,
         epochs=args.epochs,
         interactive=args.interactive,
@@ -128,7 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the whole lifecycle on the local AWS")
     demo.add_argument("--interactive", action="store_true", help="wait for a person to approve")
-    demo.add_argument("--records", type=int, default=2400)
+    demo.add_argument(
+        "--task",
+        choices=("classification", "chat"),
+        default="classification",
+        help="classification: MiniLM learns review sentiment; chat: SmolLM2 learns to route tickets (LoRA)",
+    )
+    demo.add_argument("--records", type=int, default=None, help="default: 2400 (classification), 400 (chat)")
     demo.add_argument("--epochs", type=int, default=1)
     demo.add_argument("--out", default="demo-output")
     demo.add_argument("--port", type=int, default=5000, help="local AWS port (interactive mode)")
