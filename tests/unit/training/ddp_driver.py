@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "training"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+from tiny_models import tiny_llama  # noqa: E402
 
 from fmops_training.contract import Hyperparameters  # noqa: E402
 from fmops_training.distributed import full_state_dict, init_distributed  # noqa: E402
@@ -40,18 +41,7 @@ def main() -> None:
     out, strategy, per_rank = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     torch.set_num_threads(1)
     dist, device = init_distributed(strategy)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=100,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(seed=0)
     data = CausalLMData.build(examples(), [], max_length=64, packing=False, pad_id=0)
     hps = Hyperparameters(
         task="chat",

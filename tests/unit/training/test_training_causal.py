@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import make_tiny_llama
+from tiny_models import make_tiny_llama, tiny_llama
 
 from fmops_training.contract import Hyperparameters, parse_hyperparameters
 from fmops_training.errors import DataError, HyperparameterError
@@ -141,19 +141,7 @@ def _examples() -> list[Encoded]:
 
 @pytest.mark.parametrize("boolean", [True, False])
 def test_packed_rows_give_the_same_loss_as_one_example_per_row(boolean: bool) -> None:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=100,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_llama(seed=0).eval()  # type: ignore[attr-defined]
     if not boolean:
         model.config._attn_implementation = "eager"
     examples = _examples()
@@ -279,8 +267,6 @@ def test_inference_handlers_serve_a_generative_model(tmp_path: Path, tiny: tuple
 def test_an_interrupted_lora_instruction_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     """Spot safety for the generative path: LoRA adapters, packed rows, accumulation and early-stopping state
     all come back from the checkpoint (CPU, one thread: tolerance 0)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from fmops_training.errors import TrainingInterrupted
     from fmops_training.loop import train_model
     from fmops_training.modeling import apply_lora
@@ -302,18 +288,7 @@ def test_an_interrupted_lora_instruction_run_resumes_to_the_same_weights(tmp_pat
     )
 
     def fresh() -> object:
-        torch.manual_seed(0)
-        config = LlamaConfig(
-            vocab_size=100,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=64,
-        )
-        torch.manual_seed(hps.seed)
-        return apply_lora(LlamaForCausalLM(config), 4, 16, 0.1, "auto", generative=True)
+        return apply_lora(tiny_llama(seed=hps.seed), 4, 16, 0.1, "auto", generative=True)
 
     echoed: list[str] = []
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import make_tiny_llama
+from tiny_models import make_tiny_llama, tiny_llama
 from training_helpers import PYTHON, TRAINING_DIR, job_env
 
 HERE = Path(__file__).resolve().parent
@@ -62,20 +62,7 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def _initial_state() -> dict[str, torch.Tensor]:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=100,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        tie_word_embeddings=False,
-    )
-    return dict(LlamaForCausalLM(config).state_dict())
+    return dict(tiny_llama(seed=0).state_dict())  # type: ignore[attr-defined]
 
 
 @pytest.mark.slow

@@ -50,3 +50,22 @@ def make_tiny_llama(folder: Path, texts: Iterable[str], chat_template: bool = Tr
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return folder
+
+
+def tiny_llama(seed: int = 0, vocab: int = 100) -> object:
+    """A random 2-layer Llama (hidden 32) without a tokenizer, for loop and distributed tests."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+    )
+    return LlamaForCausalLM(config)
