@@ -14,6 +14,13 @@ host logs to its own stream (``<job>/algo-K-<ts>``); the job's final metrics are
 kept in ``job.host_metrics``); the job fails as soon as any host fails (the others are stopped; the first
 failure's reason is the job's) and only algo-1's model folder is uploaded.
 
+StopTrainingJob (``LocalExecutor.stop``) behaves as on AWS for every training job, a tuning job's or not: the job
+goes ``Stopping``, each host's process gets SIGTERM (SIGKILL after ``stop_grace_seconds``, SageMaker's 120 s), and
+the job ends ``Stopped`` (secondary status Stopped) with no FailureReason, whatever the process exit code: train.py
+checkpoints at the next step boundary and exits 143 (its TrainingInterrupted message stays in the log only). The
+metrics it printed so far are kept (FinalMetricDataList); no model is uploaded. A job stopped before its entry point
+started never starts it. Once Completed, Failed or Stopped, a job's status no longer changes.
+
 A Bedrock customization job runs the same training entry point: classification prompts train the bundled
 encoder (the completion is the label), any other data trains a causal LM on the prompt/completion or
 conversation lines as they are (task ``chat``; the model is ``FMOPS_LOCAL_BEDROCK_LM``, a local folder or
@@ -23,6 +30,7 @@ conversation lines as they are (task ``chat``; the model is ``FMOPS_LOCAL_BEDROC
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -50,6 +58,9 @@ MASTER_ADDR = "127.0.0.1"
 LOCAL_BEDROCK_LM_ENV = "FMOPS_LOCAL_BEDROCK_LM"
 CLASSIFICATION_PROMPT_PREFIX = "Classify the text into one of:"
 BedrockDone = Callable[[str, "str | None", bool], None]  # (model artifact, base model artifact, generative)
+STOPPED_MESSAGE = "Training job stopped"
+STOPPED_EXIT_CODE = 143  # 128 + SIGTERM, as train.py exits when stopped
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 
 
 def free_port(host: str = MASTER_ADDR) -> int:
@@ -76,6 +87,8 @@ class ExecutorSettings:
     python: str = sys.executable
     torch_threads: int = max(1, min(2, os.cpu_count() or 1))
     keep_workdirs: bool = False
+    # After StopTrainingJob's SIGTERM, how long a process may take to exit before SIGKILL (SageMaker: 120 s).
+    stop_grace_seconds: float = 120.0
 
 
 class LocalExecutor:
@@ -87,6 +100,10 @@ class LocalExecutor:
         self._threads: list[threading.Thread] = []
         self._procs: dict[str, list[subprocess.Popen[str]]] = {}
         self._procs_lock = threading.Lock()
+        # Training jobs running here now (name -> moto job), and the StopTrainingJob message of those asked to stop;
+        # both guarded by _procs_lock, with the processes.
+        self._training: dict[str, Any] = {}
+        self._stop_messages: dict[str, str] = {}
 
     # -- public -----------------------------------------------------------------------------------
     def submit(self, target: Callable[[], None], name: str) -> None:
@@ -94,16 +111,50 @@ class LocalExecutor:
         self._threads.append(thread)
         thread.start()
 
-    def stop(self, name: str) -> bool:
-        """Terminate every running process of job ``name`` (all its hosts); False when none was running."""
+    def stop(self, name: str, message: str = STOPPED_MESSAGE) -> bool:
+        """StopTrainingJob: training job ``name`` goes Stopping now and ends Stopped, without a FailureReason, once
+        its processes (every host's) have exited after SIGTERM (SIGKILL after ``stop_grace_seconds``). ``message`` is
+        the StatusMessage of its last secondary status transition. False when no such training job runs here (not
+        started yet, or already ended); asking again while it stops changes nothing."""
         with self._procs_lock:
-            procs = list(self._procs.get(name, []))
-        stopped = False
+            job = self._training.get(name)
+            if job is None:
+                return False
+            if name not in self._stop_messages:
+                self._stop_messages[name] = message
+                _transition(job, "Stopping", "Stopping", "Stopping the training job")
+        self._terminate(name, self.settings.stop_grace_seconds)
+        return True
+
+    def _terminate(self, name: str, grace: float | None = None) -> bool:
+        """SIGTERM every running process of job ``name`` (all its hosts), and SIGKILL those still running ``grace``
+        seconds later; False when none was running."""
+        with self._procs_lock:
+            procs = [proc for proc in self._procs.get(name, []) if proc.poll() is None]
         for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                stopped = True
-        return stopped
+            proc.terminate()
+        if procs and grace is not None:
+            timer = threading.Timer(grace, _kill_running, args=(procs,))
+            timer.daemon = True
+            timer.start()
+        return bool(procs)
+
+    def _stopped(self, name: str) -> bool:
+        """Whether StopTrainingJob asked training job ``name`` to stop."""
+        with self._procs_lock:
+            return name in self._stop_messages
+
+    def _end_training(self, name: str, job: Any, end: Callable[[], None]) -> None:
+        """Record the end of training job ``name`` (``end`` sets its final status), or Stopped when it was asked to
+        stop: atomically with ``stop``, so a stop either makes the job Stopped or finds it ended."""
+        with self._procs_lock:
+            self._training.pop(name, None)
+            message = self._stop_messages.pop(name, None)
+            if message is None:
+                end()
+                return
+            job.failure_reason = None
+            _transition(job, "Stopped", "Stopped", message)
 
     def wait_idle(self, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -121,6 +172,9 @@ class LocalExecutor:
     def run_training_job(self, job: Any, region: str) -> None:
         """Run one moto ``FakeTrainingJob`` for real (on ``InstanceCount`` hosts) and record the outcome on it."""
         name = job.training_job_name
+        _keep_final_status(job)
+        with self._procs_lock:
+            self._training[name] = job
         s3 = boto3.client("s3", region_name=region)
         count = max(1, int((job.resource_config or {}).get("InstanceCount") or 1))
         hosts = host_names(count)
@@ -128,8 +182,12 @@ class LocalExecutor:
         boxes = [_TrainingBox(root if count == 1 else root / host) for host in hosts]
         started = int(time.time())
         logs = [_CloudWatchStream(region, "/aws/sagemaker/TrainingJobs", f"{name}/{host}-{started}") for host in hosts]
+        # How the job ends unless it was stopped (then: Stopped, by _end_training), set once its outcome is known.
+        end: Callable[[], None] = functools.partial(
+            _fail, job, "fmops local executor: the job ended without an outcome"
+        )
         try:
-            _transition(job, "InProgress", "Downloading", "Downloading input data")
+            self._progress(name, job, "Downloading", "Downloading input data")
             hps = dict(job.hyper_parameters or {})
             channels = []
             for channel in job.input_data_config or []:
@@ -145,7 +203,7 @@ class LocalExecutor:
                     shutil.copytree(boxes[0].channel(channel_name), box.channel(channel_name), dirs_exist_ok=True)
                 shutil.copytree(boxes[0].code, box.code, dirs_exist_ok=True)
             user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
-            _transition(job, "InProgress", "Training", "Training in progress")
+            self._progress(name, job, "Training", "Training in progress")
             job.training_start_time = _now()
             definitions = (job.algorithm_specification or {}).get("MetricDefinitions", [])
             collectors = [_MetricCollector(definitions) for _ in hosts]
@@ -164,23 +222,32 @@ class LocalExecutor:
             job.final_metric_data_list = collectors[0].final()  # algo-1's, as SageMaker reports them
             job.host_metrics = {host: c.final() for host, c in zip(hosts, collectors, strict=True)}
             job.training_end_time = _now()
-            if failure is not None:
-                _fail(job, failure)
-                return
-            _transition(job, "InProgress", "Uploading", "Uploading generated training model")
-            boxes[0].upload_model(s3, job.model_artifacts["S3ModelArtifacts"])  # algo-1 (rank 0) wrote the model
             elapsed = (job.training_end_time - job.training_start_time).total_seconds()
             job.training_time_in_seconds = max(1, int(elapsed))
             job.billable_time_in_seconds = job.training_time_in_seconds * count
-            _transition(job, "Completed", "Completed", "Training job completed")
+            if self._stopped(name):
+                return  # Stopped, whatever the exit code (train.py's is 143): recorded by _end_training
+            if failure is not None:
+                end = functools.partial(_fail, job, failure)
+                return
+            self._progress(name, job, "Uploading", "Uploading generated training model")
+            boxes[0].upload_model(s3, job.model_artifacts["S3ModelArtifacts"])  # algo-1 (rank 0) wrote the model
+            end = functools.partial(_transition, job, "Completed", "Completed", "Training job completed")
         except Exception as exc:  # any local failure is the job's failure, never the caller's
             logs[0].write(f"fmops local executor: {type(exc).__name__}: {exc}")
-            _fail(job, f"{type(exc).__name__}: {exc}")
+            end = functools.partial(_fail, job, f"{type(exc).__name__}: {exc}")
         finally:
             for log in logs:
                 log.flush()
+            self._end_training(name, job, end)
             if not self.settings.keep_workdirs:
                 shutil.rmtree(root, ignore_errors=True)
+
+    def _progress(self, name: str, job: Any, secondary: str, message: str) -> None:
+        """An InProgress secondary status of training job ``name``, unless it is stopping."""
+        with self._procs_lock:
+            if name not in self._stop_messages:
+                _transition(job, "InProgress", secondary, message)
 
     def _train_hosts(
         self,
@@ -223,7 +290,7 @@ class LocalExecutor:
                 first = not failures
                 failures.append(f"{current}: {_failure_reason(box.output / 'failure', tail, code)}")
             if first:
-                self.stop(name)
+                self._terminate(name)
 
         workers = [
             threading.Thread(target=host, args=(i,), name=f"fmops-job-{name}-{hosts[i]}", daemon=True)
@@ -429,6 +496,8 @@ class LocalExecutor:
         max_runtime: int | None,
         host: str | None = None,
     ) -> tuple[int, list[str]]:
+        if self._stopped(name):
+            return STOPPED_EXIT_CODE, []  # stopped before its entry point started: it never starts
         proc = subprocess.Popen(
             args,
             cwd=cwd,
@@ -442,6 +511,9 @@ class LocalExecutor:
             group = self._procs.setdefault(name, [])
             group[:] = [p for p in group if p.poll() is None]  # a retried or earlier run's processes are done
             group.append(proc)
+            stopping = name in self._stop_messages
+        if stopping:  # StopTrainingJob came between the check above and now: it found no process to stop
+            self._terminate(name, self.settings.stop_grace_seconds)
         prefix = f"[{host}] " if host else ""
         timer = threading.Timer(max_runtime, proc.kill) if max_runtime else None
         if timer:
@@ -460,6 +532,13 @@ class LocalExecutor:
         if timer:
             timer.cancel()
         return code, tail
+
+
+def _kill_running(procs: list[subprocess.Popen[str]]) -> None:
+    """SIGKILL the processes that have not exited yet."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def _fetch_code(s3: Any, source_uri: str, program: str, code_dir: Path) -> str:
@@ -588,6 +667,39 @@ def _transition(job: Any, status: str, secondary: str, message: str) -> None:
     job.training_job_status = status
     job.secondary_status = secondary
     job.last_modified_time = now
+
+
+class _FinalStatus:
+    """``training_job_status`` of a job the executor runs: once Completed, Failed or Stopped it no longer changes (a
+    late write, such as StopTrainingJob's ``Stopping`` after the job ended, is ignored, as SageMaker ignores a stop
+    of an ended job). Kept in the instance ``__dict__``, where moto's DescribeTrainingJob reads it."""
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj.__dict__.get("training_job_status")
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if obj.__dict__.get("training_job_status") in TERMINAL_STATUSES and value not in TERMINAL_STATUSES:
+            return
+        obj.__dict__["training_job_status"] = value
+
+
+_FINAL_STATUS_CLASSES: dict[type, type] = {}
+_FINAL_STATUS_LOCK = threading.Lock()
+
+
+def _keep_final_status(job: Any) -> None:
+    """Give ``job`` (a moto training job) a ``training_job_status`` that stays once terminal (``_FinalStatus``)."""
+    cls = type(job)
+    if "training_job_status" in vars(cls) and isinstance(vars(cls)["training_job_status"], _FinalStatus):
+        return
+    with _FINAL_STATUS_LOCK:
+        guarded = _FINAL_STATUS_CLASSES.get(cls)
+        if guarded is None:
+            guarded = type(cls.__name__, (cls,), {"training_job_status": _FinalStatus()})
+            _FINAL_STATUS_CLASSES[cls] = guarded
+    job.__class__ = guarded
 
 
 def _fail(job: Any, reason: str) -> None:

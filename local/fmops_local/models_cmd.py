@@ -7,6 +7,11 @@
     fmops models approve GROUP VERSION --reason "..."
     fmops models reject GROUP VERSION --reason "..."
 
+Metrics are the version's task's (``task`` in each answer): classification shows accuracy and f1_macro, the other
+tasks their gate metrics (``fmops.schemas.run.TASK_METRICS``, the default gate metric first), each beside the base
+model's. ``compare`` tests pairs of versions with McNemar's test (classification) or the paired bootstrap of the
+task's gate metric (multilabel and generative tasks); the API refuses versions of different tasks.
+
 Every command takes ``--api-url`` (default ``FMOPS_API_URL``, or the one ``fmops local up`` wrote), ``--region``
 and ``--format table|json`` (default table). Requests are SigV4-signed with your AWS credentials.
 Exit codes: 0 success, 1 the API refused (an unknown group or version, a bad request...; one line on stderr),
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -24,7 +30,9 @@ from typing import Any
 
 # SageMaker's model package group name pattern (fmops.registry.GROUP_PATTERN).
 _GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# The list's metric columns for classification versions (other tasks: their first two metrics and the base's first).
 HEADLINE = (("accuracy", "ACCURACY"), ("f1_macro", "F1_MACRO"), ("base_accuracy", "BASE_ACC"))
+CLASSIFICATION = "classification"
 
 
 # ------------------------------------------------------------------------------------------ argument types
@@ -89,29 +97,57 @@ def _metrics(metrics: dict[str, Any] | None) -> str:
     return "  ".join(f"{name} {_num(value)}" for name, value in metrics.items() if value is not None) or "-"
 
 
+def _task(version: dict[str, Any]) -> str:
+    return str(version.get("task") or CLASSIFICATION)
+
+
+def _split(metrics: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A version's headline metrics as (fine-tuned, base): the ``base_<name>`` entries are the base model's."""
+    tuned = {k: v for k, v in (metrics or {}).items() if not k.startswith("base_")}
+    base = {k.removeprefix("base_"): v for k, v in (metrics or {}).items() if k.startswith("base_")}
+    return tuned, base
+
+
+def list_columns(versions: Sequence[dict[str, Any]]) -> list[tuple[str, str]] | None:
+    """The list's metric columns ``(key, header)``: classification's ``HEADLINE``; for versions of one other task its
+    first two metrics (the gate metric first, as the API orders them) and the base model's first; None when the
+    versions are of several tasks (then each row says its task and its first metric)."""
+    tasks = {_task(v) for v in versions}
+    if tasks <= {CLASSIFICATION}:
+        return list(HEADLINE)
+    if len(tasks) > 1:
+        return None
+    names = list(_split(versions[0].get("metrics"))[0])
+    if not names:
+        return []
+    return [*[(n, n.upper()) for n in names[:2]], (f"base_{names[0]}", f"BASE_{names[0].upper()}")]
+
+
 def render_list(result: dict[str, Any]) -> str:
     versions = result.get("versions") or []
-    rows = [
-        [
-            v.get("version"),
-            v.get("status"),
-            v.get("created"),
-            v.get("run_id"),
-            v.get("backend"),
-            *[_num((v.get("metrics") or {}).get(key)) for key, _ in HEADLINE],
-            v.get("report_uri"),
-        ]
-        for v in versions
-    ]
-    headers = ["VERSION", "STATUS", "CREATED", "RUN", "BACKEND", *[label for _, label in HEADLINE], "REPORT"]
+    columns = list_columns(versions)
+    common = ["VERSION", "STATUS", "CREATED", "RUN", "BACKEND"]
+    rows: list[list[Any]] = []
+    for v in versions:
+        row = [v.get("version"), v.get("status"), v.get("created"), v.get("run_id"), v.get("backend")]
+        metrics = v.get("metrics") or {}
+        if columns is not None:
+            row += [_num(metrics.get(key)) for key, _ in columns]
+        else:
+            tuned, base = _split(metrics)
+            first = next(iter(tuned), None)
+            row += [_task(v), first, _num(tuned.get(first or "")), _num(base.get(first or ""))]
+        rows.append([*row, v.get("report_uri")])
+    if columns is not None:
+        headers = [*common, *[label for _, label in columns], "REPORT"]
+    else:
+        headers = [*common, "TASK", "METRIC", "VALUE", "BASE", "REPORT"]
     count = f"{len(versions)} version{'s' if len(versions) != 1 else ''}"
     return f"{result.get('group')}: {count}\n" + table(headers, rows)
 
 
 def render_show(result: dict[str, Any]) -> str:
-    metrics = result.get("metrics") or {}
-    tuned = {k: metrics.get(k) for k in ("accuracy", "f1_macro")}
-    base = {k.removeprefix("base_"): metrics.get(k) for k in ("base_accuracy", "base_f1_macro")}
+    tuned, base = _split(result.get("metrics"))
     inference = result.get("inference") or {}
     containers = inference.get("containers") or []
     serving = [
@@ -128,6 +164,7 @@ def render_show(result: dict[str, Any]) -> str:
                 ("created", result.get("created")),
                 ("run", result.get("run_id")),
                 ("backend", result.get("backend")),
+                ("task", _task(result)),
                 ("base model", result.get("base_model")),
                 ("metrics", _metrics(tuned)),
                 ("base metrics", _metrics(base)),
@@ -157,6 +194,7 @@ def render_lineage(result: dict[str, Any]) -> str:
         f"{_text(result.get('backend'))}): {result.get('status')}",
         fields(
             [
+                ("task", _task(result)),
                 ("data set", dataset.get("uri")),
                 ("  S3 version", dataset.get("version_id")),
                 ("  sha256", dataset.get("sha256")),
@@ -185,6 +223,7 @@ def render_lineage(result: dict[str, Any]) -> str:
 
 def render_compare(result: dict[str, Any]) -> str:
     versions = result.get("versions") or []
+    task = str(result.get("task") or CLASSIFICATION)
     headers = ["", *[f"v{v.get('version')}" for v in versions]]
     rows: list[list[Any]] = [
         [name, *[_num(values.get(str(v.get("version")))) for v in versions]]
@@ -194,11 +233,15 @@ def render_compare(result: dict[str, Any]) -> str:
     rows.append(["run", *[v.get("run_id") for v in versions]])
     rows.append(["test records", *[v.get("test_count") for v in versions]])
     rows.append(["test split", *[str(v.get("test_sha256") or "-")[:12] for v in versions]])
-    lines = [
-        f"{result.get('group')}: versions {', '.join(str(v.get('version')) for v in versions)}",
-        table(headers, rows),
-    ]
-    lines.append("paired tests (McNemar on per-example correctness of the fine-tuned predictions):")
+    title = f"{result.get('group')}: versions {', '.join(str(v.get('version')) for v in versions)}"
+    lines = [title if task == CLASSIFICATION else f"{title} (task {task})", table(headers, rows)]
+    if task == CLASSIFICATION:
+        lines.append("paired tests (McNemar on per-example correctness of the fine-tuned predictions):")
+    else:
+        lines.append(
+            f"paired tests (paired bootstrap of {result.get('metric')} on the fine-tuned predictions; "
+            "the difference is the second version minus the first, with its 95% interval):"
+        )
     for pair in result.get("paired_tests") or []:
         a, b, test = pair.get("a"), pair.get("b"), pair.get("test")
         if not test:
@@ -209,6 +252,14 @@ def render_compare(result: dict[str, Any]) -> str:
             if test.get("better") is not None
             else f"no significant difference at alpha {test.get('alpha')}"
         )
+        if test.get("name") == "paired_bootstrap":
+            low, high = test.get("delta_ci") or (math.nan, math.nan)
+            values = f"{test.get('metric')} v{a} {_num(test.get('a_value'))}, v{b} {_num(test.get('b_value'))}"
+            lines.append(
+                f"  v{a} vs v{b}: {test.get('examples')} examples, {values}, v{b} - v{a} {test.get('delta'):+.4f} "
+                f"[{low:+.4f}, {high:+.4f}], p = {test.get('p_value'):.4g} (one-sided): {verdict}"
+            )
+            continue
         lines.append(
             f"  v{a} vs v{b}: {test.get('examples')} examples, only v{a} right {test.get('only_a_correct')}, "
             f"only v{b} right {test.get('only_b_correct')}, p = {test.get('p_value'):.4g} "

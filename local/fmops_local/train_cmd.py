@@ -1,6 +1,9 @@
 """``fmops train estimate``: what a training run would cost, before uploading its data set.
 
 The options are a use case's (``--use-case-config fmops.json``, the file the workflow reads), then the flags.
+``--task`` (or the config's ``task``) picks the SageMaker throughput assumption: an encoder's records per second
+for ``classification``/``multilabel``, a small causal LM's tokens per second for ``summarization``/``qa``/``chat``
+(whose default base model is then SmolLM2-135M-Instruct, as in the workflow).
 The data: ``--data FILE.jsonl`` (a local path or ``s3://``: records and characters are measured with
 ``fmops.data``), or ``--records N`` [``--avg-chars N``]. Both count the whole data set; the estimate is for its
 training split (the first of ``split.ratios``, 0.8 by default), as in the workflow. The arithmetic and the price
@@ -21,6 +24,8 @@ from typing import Any
 from fmops_local.data_io import DataSourceError, read_chunks
 
 PROG = "fmops train estimate"
+# fmops.schemas.run.Task (not imported here: the parser is built on every `fmops` start; a test compares them).
+TASKS = ("classification", "multilabel", "summarization", "qa", "chat")
 
 
 class UsageError(Exception):
@@ -92,7 +97,7 @@ def _options(args: argparse.Namespace) -> Any:
         except RequestValidationError as exc:
             raise UsageError(str(exc)) from None
     hyperparameters = {**DEFAULT_HYPERPARAMETERS, **options.get("hyperparameters", {})}
-    for name in ("backend", "base_model", "instance_type", "instance_count", "spot", "max_runtime_seconds"):
+    for name in ("backend", "task", "base_model", "instance_type", "instance_count", "spot", "max_runtime_seconds"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value
@@ -154,6 +159,16 @@ def training_share(measured: Measured, train_fraction: float) -> Any:
     return DataVolume(records=records, characters=characters, tokens=tokens, basis=basis)
 
 
+def _throughput(estimate: Any) -> str:
+    """The throughput assumed: a causal LM's tokens per second (generative tasks), else an encoder's records."""
+    if estimate.tokens_per_second is not None:
+        return (
+            f"{estimate.tokens_per_second:,g} tokens/s (small causal LM), {estimate.tokens_per_record:,g} tokens per "
+            f"record (max_length {estimate.max_length})"
+        )
+    return f"{estimate.records_per_second:g} records/s at max_length 32 (this run: {estimate.max_length})"
+
+
 def _money(value: float | None) -> str:
     if value is None:
         return "unknown (no price in the table)"
@@ -175,7 +190,8 @@ def render_table(estimate: Any, measured: Measured, train_fraction: float) -> st
         rows += [
             ("instance", f"{e.instance_type} x {e.instance_count} ({mode})"),
             ("price per instance-hour", "unknown" if e.usd_per_hour is None else f"${e.usd_per_hour:,.4g}"),
-            ("throughput", f"{e.records_per_second:g} records/s at max_length 32 (this run: {e.max_length})"),
+            ("task", e.task),
+            ("throughput", _throughput(e)),
             (
                 "estimated time",
                 f"{e.estimated_seconds / 60:,.1f} min" + (" (capped at max runtime)" if e.capped else ""),
@@ -248,6 +264,12 @@ def add_parser(sub: Any) -> None:
     )
     est.add_argument("--use-case-config", metavar="FMOPS_JSON", help="the use case's fmops.json")
     est.add_argument("--backend", choices=("sagemaker", "bedrock"))
+    est.add_argument(
+        "--task",
+        choices=TASKS,
+        help="what is fine-tuned (default: the config's, else classification); generative tasks are priced as a "
+        "causal LM",
+    )
     est.add_argument("--base-model", help="base model id (Bedrock: a model of `fmops data models`)")
     est.add_argument("--instance-type", help="SageMaker training instance type (ml.g5.xlarge...)")
     est.add_argument("--instance-count", type=int)

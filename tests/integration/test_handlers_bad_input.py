@@ -26,6 +26,9 @@ STEP_FUNCTIONS = {
     "RequestApprovalFunction": "request_approval",
     "DeployModelFunction": "deploy_model",
     "CompleteRunFunction": "complete_run",
+    # The HPO state machine's (docs/TUNING.md).
+    "PlanTuningFunction": "plan_tuning",
+    "RecordTuningFunction": "record_tuning",
 }
 
 
@@ -91,3 +94,64 @@ def test_handle_failure_survives_a_malformed_state_and_still_notifies(stack_aws)
     payload, errored = _invoke(stack_aws, "HandleFailureFunction", {"error": {"Error": "Boom", "Cause": "x"}})
     assert not errored, payload
     assert payload["error"] == "Boom"
+
+
+def _writes(aws) -> tuple[list, list, list]:
+    """What a tuning function could write: run records, objects under the reports bucket's runs/, tuning jobs."""
+    runs = aws.client("dynamodb").scan(TableName=aws.stack.output("RunsTableName"))["Items"]
+    reports = aws.client("s3").list_objects_v2(Bucket=aws.stack.output("ReportsBucketName"), Prefix="runs/")
+    tuning = aws.client("sagemaker").list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+    return runs, reports.get("Contents", []), tuning
+
+
+def _without(event: dict, path: str) -> dict:
+    """``event`` with the field at a dotted ``path`` removed."""
+    broken = json.loads(json.dumps(event))
+    *parents, last = path.split(".")
+    node = broken
+    for part in parents:
+        node = node[part]
+    del node[last]
+    return broken
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "event", "change", "field"),
+    [
+        pytest.param(
+            "PlanTuningFunction",
+            "plan_tuning",
+            lambda e: _without(e, "training_spec.sagemaker"),
+            "training_spec",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="functions/plan_tuning/app.py raises RequestValidationError(field='training_spec') but its "
+                "message ('the planned training job is not a SageMaker one') does not name the field",
+            ),
+        ),
+        ("PlanTuningFunction", "plan_tuning", lambda e: {**e, "run": {**e["run"], "tuning": None}}, "tuning"),
+        (
+            "PlanTuningFunction",
+            "plan_tuning",
+            lambda e: _without(e, "training_spec.sagemaker.AlgorithmSpecification"),
+            "AlgorithmSpecification",
+        ),
+        ("RecordTuningFunction", "record_tuning", lambda e: _without(e, "tuning_job.job_name"), "tuning_job.job_name"),
+        (
+            "RecordTuningFunction",
+            "record_tuning",
+            lambda e: {**e, "tuning_spec": {**e["tuning_spec"], "objective_type": "Sideways"}},
+            "tuning_spec.objective_type",
+        ),
+    ],
+)
+def test_tuning_handlers_name_the_bad_field_and_write_nothing(stack_aws, logical_id, event, change, field):
+    sample = json.loads((EVENTS / f"{event}.json").read_text())
+    before = _writes(stack_aws)
+
+    payload, errored = _invoke(stack_aws, logical_id, change(sample))
+
+    assert errored, payload
+    assert payload["errorType"] in TYPED, payload
+    assert field in payload["errorMessage"], payload
+    assert _writes(stack_aws) == before

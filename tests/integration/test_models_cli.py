@@ -34,20 +34,29 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
 
 
-def register(stack_aws: Any, run_id: str, correct: list[bool], test_sha256: str) -> dict[str, Any]:
-    """Put the run's manifest, evaluation.json and predictions in S3, then invoke RegisterModelFunction."""
+def register(
+    stack_aws: Any,
+    run_id: str,
+    correct: list[bool],
+    test_sha256: str,
+    *,
+    group: str = GROUP,
+    generated: list[str] | None = None,
+) -> dict[str, Any]:
+    """Put the run's manifest, evaluation.json and predictions in S3, then invoke RegisterModelFunction (a chat
+    run's when ``generated`` holds its replies: right where ``correct``, else "sorry")."""
     s3, lam = stack_aws.client("s3"), stack_aws.client("lambda")
     datasets = stack_aws.stack.output("DatasetsBucketName")
     artifacts = stack_aws.stack.output("ArtifactsBucketName")
     reports = stack_aws.stack.output("ReportsBucketName")
     event = copy.deepcopy(json.loads((EVENTS / "register_model.json").read_text()))
-    event["run"].update(run_id=run_id, use_case=GROUP)
-    event["run"]["dataset"].update(bucket=datasets, key=f"datasets/{GROUP}/data.jsonl")
-    prefix = f"datasets/{GROUP}/{run_id}-v/"
+    event["run"].update(run_id=run_id, use_case=group)
+    event["run"]["dataset"].update(bucket=datasets, key=f"datasets/{group}/data.jsonl")
+    prefix = f"datasets/{group}/{run_id}-v/"
     manifest = {"splits": {"test": {"sha256": test_sha256}, "train": {"sha256": "c" * 64}}}
     s3.put_object(Bucket=datasets, Key=prefix + "manifest.json", Body=json.dumps(manifest).encode())
     event["dataset"].update(
-        source_uri=f"s3://{datasets}/datasets/{GROUP}/data.jsonl",
+        source_uri=f"s3://{datasets}/datasets/{group}/data.jsonl",
         manifest_uri=f"s3://{datasets}/{prefix}manifest.json",
         test_uri=f"s3://{datasets}/{prefix}test.jsonl",
     )
@@ -67,6 +76,23 @@ def register(stack_aws: Any, run_id: str, correct: list[bool], test_sha256: str)
         }
         for i, right in enumerate(correct)
     ]
+    if generated is not None:
+        rows = [
+            {
+                "line": i + 1,
+                "prompt": f"q{i}",
+                "reference": [gold],
+                "base": "sorry",
+                "finetuned": gold if right else "sorry",
+            }
+            for i, (gold, right) in enumerate(zip(generated, correct, strict=True))
+        ]
+        metrics = {"rougeL": sum(correct) / len(correct), "rouge1": 0.5, "rouge2": 0.25, "rougeLsum": 0.5}
+        metrics.update(exact_match=100.0 * sum(correct) / len(correct), f1=60.0)
+        event["run"].update(
+            task="chat", metric="rougeL", threshold=None, base_model="HuggingFaceTB/SmolLM2-135M-Instruct"
+        )
+        event["evaluation"].update(metric="rougeL", finetuned_metrics=metrics, base_metrics=dict.fromkeys(metrics, 0.0))
     s3.put_object(Bucket=artifacts, Key=f"evaluation/{run_id}/predictions.jsonl", Body=_jsonl(rows))
     evaluation = {"run_id": run_id, "predictions_uri": f"s3://{artifacts}/evaluation/{run_id}/predictions.jsonl"}
     s3.put_object(Bucket=reports, Key=f"runs/{run_id}/evaluation.json", Body=json.dumps(evaluation).encode())
@@ -75,7 +101,8 @@ def register(stack_aws: Any, run_id: str, correct: list[bool], test_sha256: str)
         evaluation_uri=f"s3://{reports}/runs/{run_id}/evaluation.json",
         report_uri=f"s3://{reports}/runs/{run_id}/report.html",
     )
-    event["evaluation"]["finetuned_metrics"]["accuracy"] = sum(correct) / len(correct)
+    if generated is None:
+        event["evaluation"]["finetuned_metrics"]["accuracy"] = sum(correct) / len(correct)
     response = lam.invoke(
         FunctionName=stack_aws.stack.resources["RegisterModelFunction"], Payload=json.dumps(event).encode()
     )
@@ -144,6 +171,51 @@ def test_compare(stack_aws: Any, versions: list[dict[str, Any]], capsys: Any) ->
     assert fmops_models(["compare", GROUP, "1", "2", *url]) == 0
     out = capsys.readouterr().out
     assert "v1 vs v2: 32 examples, only v1 right 10, only v2 right 2, p = 0.03857 (exact): v1 is better" in out
+
+
+CHAT = "modelscli-chat"
+REPLIES = [f"your order {i} ships on monday" for i in range(30)]
+
+
+def test_generative_versions_show_their_metrics_and_compare_by_bootstrap(
+    stack_aws: Any, versions: list[dict[str, Any]], capsys: Any
+) -> None:
+    url = ["--api-url", stack_aws.api.url]
+    register(stack_aws, "modelscli-chat-000000001", [True] * 24 + [False] * 6, SPLIT_A, group=CHAT, generated=REPLIES)
+    register(stack_aws, "modelscli-chat-000000002", [True] * 6 + [False] * 24, SPLIT_A, group=CHAT, generated=REPLIES)
+
+    assert fmops_models(["list", CHAT, *url]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split() == [
+        "VERSION", "STATUS", "CREATED", "RUN", "BACKEND", "ROUGEL", "ROUGE1", "BASE_ROUGEL", "REPORT"
+    ]  # fmt: skip
+    assert "0.8000" in out and "n/a" not in out
+    assert fmops_models(["show", CHAT, "1", *url]) == 0
+    out = capsys.readouterr().out
+    assert "task:" in out and "chat" in out and "rougeL 0.8000" in out and "accuracy" not in out
+
+    assert fmops_models(["compare", CHAT, "1", "2", *url, "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["task"], result["test"], result["metric"]) == ("chat", "paired_bootstrap", "rougeL")
+    (pair,) = result["paired_tests"]
+    assert pair["test"]["better"] == 1 and pair["test"]["delta"] < 0 and "only_a_correct" not in pair["test"]
+    assert fmops_models(["compare", CHAT, "1", "2", *url]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"{CHAT}: versions 1, 2 (task chat)"
+    assert "paired bootstrap of rougeL" in out and "McNemar" not in out
+    assert "v1 vs v2: 30 examples, rougeL v1 " in out and "(one-sided): v1 is better at alpha 0.05" in out
+
+    # A classification version in the same group cannot be compared with them.
+    register(stack_aws, "modelscli-chat-000000003", [True] * 30, SPLIT_A, group=CHAT)
+    assert fmops_models(["compare", CHAT, "1", "3", *url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fmops models compare: versions of different tasks cannot be compared (v1 chat, ")
+    assert fmops_models(["list", CHAT, *url]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split() == [
+        "VERSION", "STATUS", "CREATED", "RUN", "BACKEND", "TASK", "METRIC", "VALUE", "BASE", "REPORT"
+    ]  # fmt: skip
+    assert "classification  accuracy" in out and "chat            rougeL" in out
 
 
 def test_approve_then_reject(stack_aws: Any, versions: list[dict[str, Any]], capsys: Any) -> None:

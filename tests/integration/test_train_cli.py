@@ -117,6 +117,36 @@ def test_the_data_file_is_measured(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 0 and "10 records (" + str(data) + "), 1 line with problems skipped" in out
 
 
+def test_a_generative_task_is_priced_as_a_causal_lm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--records", "2000", "--task", "chat")
+    assert code == 0
+    # 1,600 training records x 32 tokens (max_length; the data's tokens are unknown) / 10,000 tokens/s on ml.g5
+    assert "task                     chat" in out
+    assert "throughput               10,000 tokens/s (small causal LM), 32 tokens per record (max_length 32)" in out
+    estimate = as_json(capsys, "--records", "2000", "--task", "summarization")["estimate"]
+    seconds = 300 + 1600 * 32 / 10_000
+    assert estimate["task"] == "summarization"
+    assert estimate["total_usd"] == pytest.approx(seconds / 3600 * 1.408, abs=1e-4)
+    # The config's task, then the flag; a config metric of another task is refused, naming the field.
+    path = config(tmp_path, task="qa", hyperparameters={"max_length": 256})
+    assert as_json(capsys, "--use-case-config", path, "--records", "100")["estimate"]["tokens_per_record"] == 256
+    flagged = as_json(capsys, "--use-case-config", path, "--records", "100", "--task", "classification")
+    assert flagged["estimate"]["task"] == "classification" and "tokens_per_second" not in flagged["estimate"]
+    code, _, err = run(
+        capsys, "--use-case-config", config(tmp_path, metric="accuracy"), "--records", "9", "--task", "qa"
+    )
+    assert code == 2 and "field 'metric'" in err
+
+
+def test_the_task_choices_are_the_runs() -> None:
+    from typing import get_args
+
+    from fmops.schemas.run import Task
+    from fmops_local.train_cmd import TASKS
+
+    assert TASKS == get_args(Task)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

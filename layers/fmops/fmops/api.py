@@ -4,6 +4,9 @@ Routes: GET /runs/{run_id}, GET /approvals, GET /approvals/{run_id},
 POST /approvals/{run_id}/approve and /reject with body ``{"reason": "..."}``;
 GET /models/{group}, GET /models/{group}/compare?versions=1,2[,...], GET /models/{group}/{version},
 GET /models/{group}/{version}/lineage, POST /models/{group}/{version}/approve and /reject (body ``{"reason"}``).
+The /models answers are ``fmops.registry.Registry``'s: each version's ``task`` and that task's metrics; compare
+pairs versions with McNemar's test (classification) or the paired bootstrap of the gate metric (the other tasks),
+and refuses versions of different tasks (400, field ``versions``).
 The approver is the caller's IAM identity (``requestContext.identity.userArn``); without one: 401.
 Errors are mapped to JSON responses in one place: 400 (with the field), 401, 404, 409, 503, 500.
 """

@@ -78,6 +78,10 @@ class EvaluationError(FmopsError):
     """The evaluation output is missing or malformed."""
 
 
+class TuningFailedError(FmopsError):
+    """A hyperparameter tuning job produced no usable model: no training job completed with an objective value."""
+
+
 class QualityGateFailedError(FmopsError):
     """The fine-tuned model is below the threshold or below the current champion."""
 

@@ -9,12 +9,21 @@ and the estimate lists it under ``assumptions``.
 
 The estimate (``estimate_cost``):
 
-* SageMaker: ``hours = min(OVERHEAD_SECONDS + records x epochs x (max_length / 32) / records_per_second,
-  max_runtime) / 3600``; ``cost = hours x instance_count x price_per_hour``, times ``1 - SPOT_DISCOUNT`` with
-  managed spot. ``records`` are the training split's records; ``records_per_second`` is an assumption per instance
-  family (``RECORDS_PER_SECOND``: the fmops container, one process on one device, at max_length 32), scaled
-  linearly with ``max_length``. SageMaker bills every instance of the job for the whole job: fmops' container
-  trains on the first host only, so extra instances add cost, not speed.
+* SageMaker: ``hours = min(OVERHEAD_SECONDS + training seconds, max_runtime) / 3600``; ``cost = hours x
+  instance_count x price_per_hour``, times ``1 - SPOT_DISCOUNT`` with managed spot. ``records`` are the training
+  split's records. The training seconds depend on what the run's ``task`` trains (docs/TASKS.md):
+
+  - ``classification``, ``multilabel`` (an encoder): ``records x epochs x (max_length / 32) /
+    records_per_second``, with ``records_per_second`` an assumption per instance family (``RECORDS_PER_SECOND``:
+    the fmops container, one process on one device, at max_length 32), scaled linearly with ``max_length``;
+  - ``summarization``, ``qa``, ``chat`` (a causal LM, ``GENERATIVE_TASKS``): ``records x epochs x
+    tokens_per_record / tokens_per_second``, with ``tokens_per_second`` an assumption per instance family
+    (``CAUSAL_LM_TOKENS_PER_SECOND``: a small causal LM, the default SmolLM2-135M-Instruct) and
+    ``tokens_per_record`` the data's estimated tokens per record (capped at ``max_length``) when its tokens or
+    characters are known, else ``max_length`` (every record assumed to fill it).
+
+  SageMaker bills every instance of the job for the whole job. The time is not shortened for extra instances
+  (multi-node training splits each global batch between them): with ``instance_count`` > 1 the estimate errs high.
 * Bedrock: ``tokens x epochs x price per 1,000 tokens / 1000``, where ``tokens`` is the training split's estimate
   (``fmops.data.tokens.estimate_tokens``: ``ceil(characters / chars_per_token)`` with the base model's ratio
   from ``fmops.data.limits``). Storing the custom model costs ``storage_usd_per_month`` on top (shown, not
@@ -68,6 +77,31 @@ RECORDS_PER_SECOND: Mapping[str, float] = {
 }
 DEFAULT_RECORDS_PER_SECOND = 60.0
 """Assumption for an instance family not in ``RECORDS_PER_SECOND``: as slow as a small CPU instance."""
+
+GENERATIVE_TASKS: frozenset[str] = frozenset({"summarization", "qa", "chat"})
+"""The tasks that fine-tune a causal LM (``fmops.schemas.run.GENERATIVE_TASKS``; this module stays stdlib-only)."""
+
+CAUSAL_LM_PARAMETERS = 135_000_000
+"""The causal LM the throughputs below are for: SmolLM2-135M-Instruct, the generative tasks' default base model."""
+
+CAUSAL_LM_TOKENS_PER_SECOND: Mapping[str, float] = {
+    # Assumptions, not measurements: training tokens (prompt and answer, padding excluded) per second of one job on
+    # one device, for a ~135M-parameter causal LM. Reasoning: training costs about 6 x parameters = 8.1e8 FLOPs per
+    # token (attention adds under 10% at a few hundred tokens); a model this small keeps a GPU busy only ~10-15% of
+    # its dense bf16 peak (hidden size 576: small matrix products, launch overhead, the optimizer step), and the
+    # container trains in bf16 autocast on these GPUs. As for RECORDS_PER_SECOND, deliberately not optimistic.
+    "g5": 10_000.0,  # NVIDIA A10G, ~70 TFLOP/s bf16 dense: 12% of it / 8.1e8 FLOPs per token
+    "g6": 8_000.0,  # NVIDIA L4: more bf16 FLOP/s on paper than the A10G but half its memory bandwidth
+    "p4d": 40_000.0,  # one NVIDIA A100 of 8 (312 TFLOP/s bf16): ~10%, a small model does not fill it
+    "p5": 80_000.0,  # one NVIDIA H100 of 8 (989 TFLOP/s bf16 dense): even less of it filled
+    # CPU (fp32): ml.m5.xlarge's 2 physical cores, ~0.1 TFLOP/s in practice, at ~40%: about 50 tokens/s. The
+    # encoder row's 60 records/s at 32 tokens is ~1,900 tokens/s for a model 6x smaller (22M parameters).
+    "m5": 50.0,
+    # Trainium: no Neuron SDK in the container, training falls back to the CPUs (as RECORDS_PER_SECOND: 5x m5).
+    "trn1": 250.0,
+}
+DEFAULT_CAUSAL_LM_TOKENS_PER_SECOND = 50.0
+"""Assumption for an instance family not in ``CAUSAL_LM_TOKENS_PER_SECOND``: as slow as a small CPU instance."""
 
 ASSUMED_CHARS_PER_RECORD = 1_000
 """Assumption when the characters of a Bedrock training split are unknown (no file size): 1,000 characters per
@@ -219,6 +253,9 @@ class RunLike(Protocol):
     def backend(self) -> str: ...
 
     @property
+    def task(self) -> str: ...
+
+    @property
     def base_model(self) -> str: ...
 
     @property
@@ -273,9 +310,10 @@ class DataVolume:
 class CostEstimate:
     """An estimate in USD (``total_usd`` None when a price is unknown). ``as_dict()`` is what is stored on the run.
 
-    SageMaker fields: ``instance_*``, ``spot``, ``usd_per_hour`` (after the spot discount), ``records``,
-    ``epochs``, ``max_length``, ``records_per_second``, ``estimated_seconds`` (before the cap),
-    ``billable_seconds``, ``capped`` (at max_runtime), ``instance_hours``. Bedrock fields: ``model_id``,
+    SageMaker fields: ``task``, ``instance_*``, ``spot``, ``usd_per_hour`` (after the spot discount), ``records``,
+    ``epochs``, ``max_length``, ``records_per_second`` (encoder tasks) or ``tokens_per_second`` and
+    ``tokens_per_record`` (generative tasks), ``estimated_seconds`` (before the cap), ``billable_seconds``,
+    ``capped`` (at max_runtime), ``instance_hours``. Bedrock fields: ``model_id``,
     ``records``, ``characters``, ``tokens`` (one epoch), ``epochs``, ``training_tokens``, ``usd_per_1k_tokens``,
     ``storage_usd_per_month``. Fields of the other backend are None.
     """
@@ -288,6 +326,7 @@ class CostEstimate:
     records: int = 0
     epochs: int = 1
     # SageMaker
+    task: str | None = None
     instance_type: str | None = None
     instance_count: int | None = None
     spot: bool | None = None
@@ -296,6 +335,8 @@ class CostEstimate:
     usd_per_hour: float | None = None
     max_length: int | None = None
     records_per_second: float | None = None
+    tokens_per_second: float | None = None
+    tokens_per_record: float | None = None
     estimated_seconds: float | None = None
     billable_seconds: float | None = None
     capped: bool | None = None
@@ -395,14 +436,44 @@ def _sagemaker(run: RunLike, volume: DataVolume, max_runtime_seconds: int) -> Co
         max_length = BASE_MAX_LENGTH
         assumptions.append(f"max_length is not a positive integer: {BASE_MAX_LENGTH} assumed")
     kind = family(run.instance_type)
-    speed = RECORDS_PER_SECOND.get(kind, DEFAULT_RECORDS_PER_SECOND)
-    known = "" if kind in RECORDS_PER_SECOND else f" (no figure for {kind}: the default)"
-    assumptions.append(
-        f"throughput {speed:g} records/s per job on {kind} at max_length {BASE_MAX_LENGTH}{known}, "
-        "scaled linearly with max_length"
-    )
+    task = run.task
+    speed: float | None = None
+    token_speed: float | None = None
+    per_record: float | None = None
+    if task in GENERATIVE_TASKS:
+        token_speed = CAUSAL_LM_TOKENS_PER_SECOND.get(kind, DEFAULT_CAUSAL_LM_TOKENS_PER_SECOND)
+        known = "" if kind in CAUSAL_LM_TOKENS_PER_SECOND else f" (no figure for {kind}: the default)"
+        assumptions.append(
+            f"throughput {token_speed:g} tokens/s per job on {kind} for a small causal LM "
+            f"({CAUSAL_LM_PARAMETERS / 1e6:g}M parameters, task {task}){known}; a larger base model takes about "
+            "proportionally longer"
+        )
+        tokens = volume.tokens
+        if tokens is None and volume.characters is not None:
+            chars_per_token = get_limits(run.base_model, backend="sagemaker").chars_per_token
+            tokens = tokens_from_characters(volume.characters, chars_per_token)
+            assumptions.append(f"tokens estimated as ceil(characters / {chars_per_token:g})")
+        if tokens is not None and volume.records > 0:
+            measured = tokens / volume.records
+            per_record = min(float(max_length), measured)
+            assumptions.append(
+                f"{per_record:g} tokens per record: the data's {measured:.1f} on average, at most max_length "
+                f"{max_length}"
+            )
+        else:
+            per_record = float(max_length)
+            assumptions.append(f"every record fills max_length ({max_length} tokens): the data's tokens are unknown")
+        training_seconds = volume.records * epochs * per_record / token_speed
+    else:
+        speed = RECORDS_PER_SECOND.get(kind, DEFAULT_RECORDS_PER_SECOND)
+        known = "" if kind in RECORDS_PER_SECOND else f" (no figure for {kind}: the default)"
+        assumptions.append(
+            f"throughput {speed:g} records/s per job on {kind} at max_length {BASE_MAX_LENGTH}{known}, "
+            "scaled linearly with max_length"
+        )
+        training_seconds = volume.records * epochs * (max_length / BASE_MAX_LENGTH) / speed
     assumptions.append(f"{OVERHEAD_SECONDS} s billable per job besides training (downloads, model load, upload)")
-    estimated = OVERHEAD_SECONDS + volume.records * epochs * (max_length / BASE_MAX_LENGTH) / speed
+    estimated = OVERHEAD_SECONDS + training_seconds
     billable = min(estimated, float(max_runtime_seconds))
     instance_hours = billable / 3600 * run.instance_count
     price = SAGEMAKER_TRAINING_PRICES.get(run.instance_type)
@@ -421,6 +492,7 @@ def _sagemaker(run: RunLike, volume: DataVolume, max_runtime_seconds: int) -> Co
         total_usd=None if total is None else round(total, 4),
         records=volume.records,
         epochs=epochs,
+        task=task,
         instance_type=run.instance_type,
         instance_count=run.instance_count,
         spot=run.spot,
@@ -429,6 +501,8 @@ def _sagemaker(run: RunLike, volume: DataVolume, max_runtime_seconds: int) -> Co
         usd_per_hour=None if hourly is None else round(hourly, 6),
         max_length=max_length,
         records_per_second=speed,
+        tokens_per_second=token_speed,
+        tokens_per_record=None if per_record is None else round(per_record, 3),
         estimated_seconds=round(estimated, 3),
         billable_seconds=round(billable, 3),
         capped=estimated > max_runtime_seconds,

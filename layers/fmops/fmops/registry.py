@@ -6,6 +6,12 @@ CustomerMetadataProperties hold its lineage summary (run id, data set URI/versio
 hyperparameters, base model, training job, code sha256, headline metrics, report/evaluation/lineage URIs); the
 full lineage JSON is at ``lineage_uri`` in the reports bucket.
 
+Metrics follow the version's ``task`` (recorded at registration; a version without one is classification, as
+registered before tasks): the headline metrics are the task's (``headline_names``: classification accuracy and
+f1_macro; the other tasks every metric they can gate on, ``fmops.schemas.run.TASK_METRICS``), each beside the base
+model's (``base_<name>``). ``compare`` refuses versions of different tasks; its paired test is McNemar's on
+per-example correctness for classification, Koehn's paired bootstrap of the task's gate metric for the others.
+
 Every decision (``Registry.decide`` and the workflow's approval, ``fmops.lifecycle.approval``) is appended to the
 package's approval history ``{who, when, decision, reason}``: the newest entries that fit SageMaker's 256-character
 metadata value in ``approval_history`` (JSON), the whole history in ``approval-history.json`` next to the lineage
@@ -27,6 +33,7 @@ from fmops.aws.sagemaker import SageMaker
 from fmops.errors import AwsRequestError, FmopsError, RequestValidationError, ResourceNotFoundError
 from fmops.lifecycle._common import Clock, iso, utcnow
 from fmops.observability import logger
+from fmops.schemas.run import TASK_METRICS
 
 if TYPE_CHECKING:
     from fmops.aws.dynamodb import Table
@@ -36,8 +43,12 @@ RegistryDecision = Literal["approve", "reject"]
 # SageMaker's ModelPackageGroupName pattern.
 GROUP_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 METADATA_VALUE_MAX = 256
+DEFAULT_TASK = "classification"
+# Classification's headline metrics (what registration has always recorded in the metadata).
+CLASSIFICATION_HEADLINE = ("accuracy", "f1_macro")
 HEADLINE_METRICS = ("accuracy", "f1_macro", "base_accuracy", "base_f1_macro")
 SUMMARY_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro")
+BOOTSTRAP_CONFIDENCE = 0.95
 HISTORY_KEY = "approval_history"
 HISTORY_URI_KEY = "approval_history_uri"
 HISTORY_FILE = "approval-history.json"
@@ -130,9 +141,34 @@ def package_metadata(package: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in (package.get("CustomerMetadataProperties") or {}).items()}
 
 
+def version_task(metadata: dict[str, str]) -> str:
+    """The task a version was trained for (``task`` in its metadata; classification before tasks existed)."""
+    return metadata.get("task") or DEFAULT_TASK
+
+
+def headline_names(task: str) -> tuple[str, ...]:
+    """The metrics registration records for ``task``: classification accuracy and f1_macro; the other tasks every
+    metric they can gate on, the default gate metric first (``TASK_METRICS``)."""
+    if task == DEFAULT_TASK:
+        return CLASSIFICATION_HEADLINE
+    return TASK_METRICS.get(task, ())
+
+
 def headline_metrics(metadata: dict[str, str]) -> dict[str, float | None]:
-    """The metrics recorded in the package metadata at registration."""
-    return {name: _float(metadata.get(name)) for name in HEADLINE_METRICS}
+    """The metrics recorded in the package metadata at registration, per the version's task: the fine-tuned
+    model's (gate metric first), then the base model's as ``base_<name>``."""
+    names = headline_names(version_task(metadata))
+    return {
+        **{name: _float(metadata.get(name)) for name in names},
+        **{f"base_{name}": _float(metadata.get(f"base_{name}")) for name in names},
+    }
+
+
+def summary_names(task: str, present: Iterable[str] = ()) -> list[str]:
+    """The metrics ``compare`` puts side by side for ``task``, in order: classification's five; the other tasks' gate
+    metrics, then the others they report (``present``: e.g. multilabel's hamming_loss), sorted."""
+    known = list(SUMMARY_METRICS if task == DEFAULT_TASK else TASK_METRICS.get(task, ()))
+    return known + sorted(set(present) - set(known))
 
 
 def inference_summary(package: dict[str, Any]) -> dict[str, Any] | None:
@@ -352,6 +388,133 @@ def read_predictions(s3: S3Storage, uri: str) -> dict[int, tuple[str, str]]:
     return rows
 
 
+def _strings(value: Any, where: str, field: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where}: field '{field}' must be a string or a list of strings")
+    return list(value)
+
+
+def read_task_predictions(s3: S3Storage, uri: str, task: str) -> dict[int, tuple[list[str], Any]]:
+    """``{line: (references, fine-tuned output)}`` from a multilabel or generative evaluation's predictions.jsonl
+    (streamed): multilabel references and outputs are label lists (sorted); generative references are the gold texts
+    and the output the generated text.
+
+    Raises:
+        ResourceNotFoundError: no such file.
+        ValueError: a malformed line (naming it and the field).
+        TransientAwsError, AwsRequestError.
+    """
+    from fmops.data.jsonl import HashingLineReader
+
+    bucket, key = split_uri(uri)
+    rows: dict[int, tuple[list[str], Any]] = {}
+    for line_no, raw in HashingLineReader(s3.open(bucket, key).iter_chunks()):
+        if not raw.strip():
+            continue
+        row = json.loads(raw)
+        where = f"{uri} line {line_no}"
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected a JSON object")
+        for field in ("reference", "finetuned"):
+            if field not in row:
+                raise ValueError(f"{where}: field '{field}' is missing")
+        references = _strings(row["reference"], where, "reference")
+        output: Any
+        if task == "multilabel":
+            references = sorted(references)
+            output = sorted(_strings(row["finetuned"], where, "finetuned"))
+        elif isinstance(row["finetuned"], str):
+            output = row["finetuned"]
+        else:
+            raise ValueError(f"{where}: field 'finetuned' must be the generated text (a string)")
+        number = row.get("line")
+        rows[number if isinstance(number, int) and not isinstance(number, bool) else line_no] = (references, output)
+    return rows
+
+
+def _ordered(task: str, metrics: Any) -> dict[str, Any]:
+    """``metrics`` in the task's order (``summary_names``: the gate metrics first)."""
+    found = _mapping(metrics)
+    return {name: found[name] for name in summary_names(task, found) if name in found}
+
+
+def compared_metric(task: str, lineages: Sequence[dict[str, Any]]) -> str:
+    """The gate metric two or more versions of ``task`` are compared on: the one they all gated on (their
+    evaluation's ``metric``), else the task's default."""
+    recorded = {(lineage.get("metrics") or {}).get("metric") for lineage in lineages}
+    if len(recorded) == 1:
+        (metric,) = recorded
+        if isinstance(metric, str) and metric in TASK_METRICS.get(task, ()):
+            return metric
+    return TASK_METRICS[task][0]
+
+
+def _mcnemar_test(a: int, b: int, references: list[str], outputs_a: list[str], outputs_b: list[str]) -> dict[str, Any]:
+    """McNemar's test on the per-example correctness of two classifiers (a, b: their versions)."""
+    from fmops.metrics.stats import mcnemar  # pure Python; imported only when a pair is tested
+
+    correct_a = [p == r for r, p in zip(references, outputs_a, strict=True)]
+    correct_b = [p == r for r, p in zip(references, outputs_b, strict=True)]
+    result = mcnemar(correct_a, correct_b)
+    both = sum(1 for x, y in zip(correct_a, correct_b, strict=True) if x and y)
+    significant = result.p_value < SIGNIFICANCE
+    better = None
+    if significant and result.b != result.c:
+        better = a if result.b > result.c else b
+    return {
+        "name": "mcnemar",
+        "method": result.method,
+        "statistic": result.statistic,
+        "examples": len(references),
+        "only_a_correct": result.b,
+        "only_b_correct": result.c,
+        "both_correct": both,
+        "both_wrong": len(references) - both - result.b - result.c,
+        "p_value": result.p_value,
+        "alpha": SIGNIFICANCE,
+        "significant": significant,
+        "better": better,
+    }
+
+
+def _bootstrap_test(
+    task: str, metric: str, a: int, b: int, references: list[Any], outputs_a: list[Any], outputs_b: list[Any]
+) -> dict[str, Any]:
+    """Koehn's paired bootstrap of ``metric`` for two versions of a multilabel or generative task, with the same
+    statistic, seed and number of resamples as the workflow's evaluation (``fmops.lifecycle.evaluation``)."""
+    # Pure Python, imported only when a pair is tested.
+    from fmops.lifecycle.evaluation import BOOTSTRAP_SEED, bootstrap_resamples, task_statistic
+    from fmops.metrics.stats import paired_bootstrap_test
+
+    n = len(references)
+    statistic_a = task_statistic(task, metric, references, outputs_a)
+    statistic_b = task_statistic(task, metric, references, outputs_b)
+    resamples = bootstrap_resamples(n)
+    result = paired_bootstrap_test(
+        n, statistic_a, statistic_b, resamples=resamples, seed=BOOTSTRAP_SEED, alpha=1 - BOOTSTRAP_CONFIDENCE
+    )
+    significant = result.low > 0 or result.high < 0
+    everything = list(range(n))
+    return {
+        "name": "paired_bootstrap",
+        "metric": metric,
+        "examples": n,
+        "a_value": statistic_a(everything),
+        "b_value": statistic_b(everything),
+        "delta": result.delta,
+        "delta_ci": [result.low, result.high],
+        "confidence": BOOTSTRAP_CONFIDENCE,
+        "p_value": result.p_value,
+        "p_value_is": f"one-sided: the probability that v{b} is not better than v{a}",
+        "resamples": resamples,
+        "alpha": SIGNIFICANCE,
+        "significant": significant,
+        "better": (b if result.low > 0 else a) if significant else None,
+    }
+
+
 # ------------------------------------------------------------------------------------------------ registry
 
 
@@ -408,8 +571,9 @@ class Registry:
     # ---------------------------------------------------------------------------------------- reading
 
     def list_versions(self, group: str) -> list[dict[str, Any]]:
-        """Every version of the group, newest first: version, arn, status, created, run_id, backend, headline
-        metrics and report URI (one DescribeModelPackage per version: metadata is not in the listing).
+        """Every version of the group, newest first: version, arn, status, created, run_id, backend, task, the
+        task's headline metrics (``headline_metrics``) and report URI (one DescribeModelPackage per version: metadata
+        is not in the listing).
 
         Raises:
             ResourceNotFoundError: unknown group.
@@ -429,6 +593,7 @@ class Registry:
                     "created": _when(package.get("CreationTime") or summary.get("CreationTime")),
                     "run_id": metadata.get("run_id"),
                     "backend": metadata.get("backend"),
+                    "task": version_task(metadata),
                     "metrics": headline_metrics(metadata),
                     "report_uri": metadata.get("report_uri"),
                 }
@@ -458,6 +623,7 @@ class Registry:
             "modified": _when(package.get("LastModifiedTime")),
             "run_id": metadata.get("run_id"),
             "backend": metadata.get("backend"),
+            "task": version_task(metadata),
             "base_model": metadata.get("base_model"),
             "metrics": headline_metrics(metadata),
             "metadata": {k: v for k, v in metadata.items() if k != HISTORY_KEY},
@@ -496,15 +662,11 @@ class Registry:
             except ValueError:
                 parsed = None
             hyperparameters = parsed if isinstance(parsed, dict) else None
+        task = version_task(metadata)
         headline = headline_metrics(metadata)
-        finetuned = evaluation.get("finetuned_metrics") or {
-            "accuracy": headline["accuracy"],
-            "f1_macro": headline["f1_macro"],
-        }
-        base = evaluation.get("base_metrics") or {
-            "accuracy": headline["base_accuracy"],
-            "f1_macro": headline["base_f1_macro"],
-        }
+        names = headline_names(task)
+        finetuned = _ordered(task, evaluation.get("finetuned_metrics") or {name: headline[name] for name in names})
+        base = _ordered(task, evaluation.get("base_metrics") or {name: headline[f"base_{name}"] for name in names})
         return {
             "group": group,
             "version": _version_of(package),
@@ -512,6 +674,7 @@ class Registry:
             "status": package.get("ModelApprovalStatus"),
             "run_id": stored.get("run_id") or metadata.get("run_id"),
             "backend": backend,
+            "task": task,
             "registered_at": stored.get("registered_at") or _when(package.get("CreationTime")),
             "dataset": {
                 "uri": dataset.get("source_uri") or metadata.get("dataset_uri"),
@@ -556,19 +719,35 @@ class Registry:
     # ---------------------------------------------------------------------------------------- compare
 
     def compare(self, group: str, versions: list[int]) -> dict[str, Any]:
-        """Metrics side by side; for each pair of versions evaluated on the same test split (the same test file
-        sha256), McNemar's test (``fmops.metrics.stats.mcnemar``: exact binomial below 25 discordant pairs,
-        continuity-corrected chi-square above) on the per-example correctness of the fine-tuned predictions,
-        paired by test line.
+        """The versions' metrics side by side (their task's: ``summary_names``) and, for each pair evaluated on the
+        same test split (the same test file sha256), a paired test on the fine-tuned predictions, paired by test line:
+
+        - classification: McNemar's test (``fmops.metrics.stats.mcnemar``: exact binomial below 25 discordant pairs,
+          continuity-corrected chi-square above) on per-example correctness;
+        - the other tasks (label sets or generated texts, where "correct" means nothing): Koehn's paired bootstrap
+          (``fmops.metrics.stats.paired_bootstrap_test``) of the task's gate metric (``metric``: the one both
+          versions gated on, else the task's default), computed as the evaluation computes it: ``delta`` = b minus a,
+          its 95% interval, the one-sided p-value that b is not better; significant when the interval excludes 0.
 
         Raises:
             ResourceNotFoundError: unknown group or version.
-            RequestValidationError: fewer than 2 or more than 10 versions, or not version numbers.
+            RequestValidationError: fewer than 2 or more than 10 versions, not version numbers, or versions of
+                different tasks (field ``versions``).
             TransientAwsError, AwsRequestError.
         """
         wanted = check_compared(versions)
         packages = self._packages(group, wanted)
         lineages = {v: self._lineage(group, packages[v]) for v in wanted}
+        tasks = {v: str(lineages[v]["task"]) for v in wanted}
+        if len(set(tasks.values())) > 1:
+            listed = ", ".join(f"v{v} {task}" for v, task in tasks.items())
+            raise RequestValidationError(
+                f"versions of different tasks cannot be compared ({listed}): their metrics and predictions differ; "
+                "compare versions of one task",
+                field="versions",
+            )
+        task = tasks[wanted[0]]
+        metric = None if task == DEFAULT_TASK else compared_metric(task, [lineages[v] for v in wanted])
         rows = []
         for v in wanted:
             lineage = lineages[v]
@@ -579,6 +758,7 @@ class Registry:
                     "status": lineage["status"],
                     "run_id": lineage["run_id"],
                     "backend": lineage["backend"],
+                    "task": task,
                     "dataset_sha256": lineage["dataset"]["sha256"],
                     "test_sha256": lineage["dataset"]["test_sha256"],
                     "test_count": lineage["metrics"]["test_count"],
@@ -586,16 +766,27 @@ class Registry:
                     "base_metrics": {**lineage["metrics"]["base"]},
                 }
             )
-        names = [n for n in SUMMARY_METRICS if any(r["metrics"].get(n) is not None for r in rows)]
+        present = {name for r in rows for name, value in r["metrics"].items() if _float(value) is not None}
+        names = [n for n in summary_names(task, present) if any(_float(r["metrics"].get(n)) is not None for r in rows)]
         side_by_side = {name: {str(r["version"]): _float(r["metrics"].get(name)) for r in rows} for name in names}
-        cache: dict[int, dict[int, tuple[str, str]] | str] = {}
+        cache: dict[int, dict[int, tuple[Any, Any]] | str] = {}
         pairs = []
         for i, a in enumerate(wanted):
             for b in wanted[i + 1 :]:
-                pairs.append(self._pair(lineages[a], lineages[b], cache))
-        return {"group": group, "versions": rows, "metrics": side_by_side, "paired_tests": pairs}
+                pairs.append(self._pair(task, metric, lineages[a], lineages[b], cache))
+        return {
+            "group": group,
+            "task": task,
+            "test": "mcnemar" if task == DEFAULT_TASK else "paired_bootstrap",
+            "metric": metric,
+            "versions": rows,
+            "metrics": side_by_side,
+            "paired_tests": pairs,
+        }
 
-    def _predictions(self, lineage: dict[str, Any], cache: dict[int, dict[int, tuple[str, str]] | str]) -> Any:
+    def _predictions(
+        self, task: str, lineage: dict[str, Any], cache: dict[int, dict[int, tuple[Any, Any]] | str]
+    ) -> Any:
         version = int(lineage["version"])
         if version not in cache:
             evaluation = _read_json(self.s3, lineage.get("evaluation_uri"))
@@ -604,13 +795,21 @@ class Registry:
                 cache[version] = f"version {version} has no per-example predictions (no evaluation.json)"
             else:
                 try:
-                    cache[version] = read_predictions(self.s3, str(uri))
+                    if task == DEFAULT_TASK:
+                        cache[version] = dict(read_predictions(self.s3, str(uri)))
+                    else:
+                        cache[version] = dict(read_task_predictions(self.s3, str(uri), task))
                 except (ResourceNotFoundError, RequestValidationError, ValueError) as exc:
                     cache[version] = f"version {version}: per-example predictions not readable: {exc}"
         return cache[version]
 
     def _pair(
-        self, a: dict[str, Any], b: dict[str, Any], cache: dict[int, dict[int, tuple[str, str]] | str]
+        self,
+        task: str,
+        metric: str | None,
+        a: dict[str, Any],
+        b: dict[str, Any],
+        cache: dict[int, dict[int, tuple[Any, Any]] | str],
     ) -> dict[str, Any]:
         pair: dict[str, Any] = {"a": a["version"], "b": b["version"], "same_test_split": False, "test": None}
         split_a, split_b = a["dataset"]["test_sha256"], b["dataset"]["test_sha256"]
@@ -621,7 +820,7 @@ class Registry:
             pair["reason"] = "evaluated on different test splits (test sha256 differs)"
             return pair
         pair["same_test_split"] = True
-        first, second = self._predictions(a, cache), self._predictions(b, cache)
+        first, second = self._predictions(task, a, cache), self._predictions(task, b, cache)
         for found in (first, second):
             if isinstance(found, str):
                 pair["reason"] = found
@@ -630,37 +829,23 @@ class Registry:
         if not common:
             pair["reason"] = "the two evaluations share no test example"
             return pair
-        from fmops.metrics.stats import mcnemar  # pure Python; imported only when a pair is tested
-
-        correct_a: list[bool] = []
-        correct_b: list[bool] = []
+        references: list[Any] = []
+        outputs_a: list[Any] = []
+        outputs_b: list[Any] = []
         for line in common:
             (reference, predicted_a), (reference_b, predicted_b) = first[line], second[line]
             if reference != reference_b:
-                pair["reason"] = f"the predictions disagree on the reference label of test line {line}"
+                what = "reference label" if task == DEFAULT_TASK else "references"
+                pair["reason"] = f"the predictions disagree on the {what} of test line {line}"
                 return pair
-            correct_a.append(predicted_a == reference)
-            correct_b.append(predicted_b == reference)
-        result = mcnemar(correct_a, correct_b)
-        both = sum(1 for x, y in zip(correct_a, correct_b, strict=True) if x and y)
-        significant = result.p_value < SIGNIFICANCE
-        better = None
-        if significant and result.b != result.c:
-            better = a["version"] if result.b > result.c else b["version"]
-        pair["test"] = {
-            "name": "mcnemar",
-            "method": result.method,
-            "statistic": result.statistic,
-            "examples": len(common),
-            "only_a_correct": result.b,
-            "only_b_correct": result.c,
-            "both_correct": both,
-            "both_wrong": len(common) - both - result.b - result.c,
-            "p_value": result.p_value,
-            "alpha": SIGNIFICANCE,
-            "significant": significant,
-            "better": better,
-        }
+            references.append(reference)
+            outputs_a.append(predicted_a)
+            outputs_b.append(predicted_b)
+        if task == DEFAULT_TASK:
+            pair["test"] = _mcnemar_test(a["version"], b["version"], references, outputs_a, outputs_b)
+        else:
+            assert metric is not None
+            pair["test"] = _bootstrap_test(task, metric, a["version"], b["version"], references, outputs_a, outputs_b)
         pair["reason"] = None
         return pair
 

@@ -20,8 +20,8 @@ moto 5.2.5 stores a tuning job as Completed at once with a made-up best training
   running job prints (``fmops-metric name=<objective> value=V step=S``) is its k-th intermediate value; the
   running average of its first k values is reported to Optuna's ``MedianPruner``, which stops the job when that
   average is worse than the median of the completed jobs' running averages at the same k (once 2 jobs have
-  completed). The job is stopped with StopTrainingJob's semantics and ends ``Stopped``, not ``Failed`` (see
-  ``_StopAwareField``); it counts as a pruned trial.
+  completed). The job is stopped as StopTrainingJob stops any training job (``LocalExecutor.stop``): it ends
+  ``Stopped``, without a FailureReason, its metrics so far kept; it counts as a pruned trial.
 - **End**: ``Completed`` with ``BestTrainingJob`` (the best Completed job by the objective), or ``Failed`` with a
   ``FailureReason`` when no job completed with an objective value; ``StopHyperParameterTuningJob`` stops every
   running job and ends ``Stopped``. ``TuningJobCompletionCriteria.TargetObjectiveMetricValue`` stops launching
@@ -57,10 +57,6 @@ MAX_RANGES = 30
 MAX_CATEGORICAL_VALUES = 30
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
-
-# training job ARN -> why its tuning job stopped it (read by _StopAwareField when the executor records the end)
-_STOPS: dict[str, str] = {}
-_STOPS_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------------------------------- search space
@@ -241,57 +237,6 @@ def validate_request(
         refuse(f"at most {MAX_RANGES} hyperparameters can be tuned (got {len(seen)})")
 
 
-# ---------------------------------------------------------------------------------- stopped training jobs
-
-
-class _StopAwareField:
-    """A training job attribute that records a stop as ``Stopped`` rather than ``Failed``.
-
-    The local executor ends a stopped job (its process terminated) as Failed with the script's interruption
-    message; SageMaker's StopTrainingJob ends it Stopped, without a FailureReason. Training jobs of a tuning job get
-    this field for their status, secondary status and failure reason, so the change is made when the executor
-    records the end, with no moment at which the job reads Failed.
-    """
-
-    def __init__(self, clear: bool = False) -> None:
-        self.clear = clear
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return obj.__dict__.get(self.name)
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        with _STOPS_LOCK:
-            stopped = obj.__dict__.get("arn") in _STOPS
-        if stopped:
-            value = None if self.clear else ("Stopped" if value == "Failed" else value)
-        # Kept in the instance __dict__: moto builds DescribeTrainingJob from it.
-        obj.__dict__[self.name] = value
-
-
-_STOP_AWARE_CLASSES: dict[type, type] = {}
-
-
-def _make_stop_aware(job: Any) -> None:
-    cls = type(job)
-    if cls not in _STOP_AWARE_CLASSES:
-        _STOP_AWARE_CLASSES[cls] = type(
-            f"Tuned{cls.__name__}",
-            (cls,),
-            {
-                "training_job_status": _StopAwareField(),
-                "secondary_status": _StopAwareField(),
-                "failure_reason": _StopAwareField(clear=True),
-            },
-        )
-    job.__class__ = _STOP_AWARE_CLASSES[cls]
-
-
 # ----------------------------------------------------------------------------------------------- the tuner
 
 
@@ -458,7 +403,6 @@ class _Tuner:
             self.study.tell(trial, state=_trial_state("FAIL"))
             child.job = _RefusedJob(name, f"{type(exc).__name__}: {exc}")
             return child
-        _make_stop_aware(job)
         job.tuning_job_arn = self.job.arn
         child.job = job
         return child
@@ -490,14 +434,13 @@ class _Tuner:
         self.wake.set()
 
     def _stop(self, child: _Child, reason: str) -> None:
+        """StopTrainingJob for one training job: it ends Stopped (``LocalExecutor.stop``)."""
         child.stop_reason = child.stop_reason or reason
         if child.job is None or isinstance(child.job, _RefusedJob):
             return
-        with _STOPS_LOCK:
-            _STOPS[child.job.arn] = child.stop_reason
         if child.job.training_job_status not in TERMINAL and child.job.training_job_status != "Stopping":
-            # False until its process exists: asked again at the next poll.
-            self.backend.stop_training_job(child.name)
+            # False until the executor runs the job (its thread just started): asked again at the next poll.
+            self.runtime.executor.stop(child.name, f"Stopped by the tuning job ({child.stop_reason})")
 
     def _stop_running(self, reason: str) -> None:
         for child in self.children.values():
@@ -525,13 +468,6 @@ class _Tuner:
             else:
                 self.study.tell(child.trial, state=_trial_state("FAIL"))
                 child.told = "fail"
-            if status == "Stopped":
-                transitions = child.job.secondary_status_transitions or []
-                if transitions and transitions[-1].get("Status") in ("Failed", "Stopped"):
-                    transitions[-1]["Status"] = "Stopped"
-                    transitions[-1]["StatusMessage"] = f"Stopped by the tuning job ({child.stop_reason})"
-            with _STOPS_LOCK:
-                _STOPS.pop(child.job.arn, None)
 
     def _final_value(self, child: _Child) -> float | None:
         for metric in child.job.final_metric_data_list or []:

@@ -130,7 +130,7 @@ def test_a_two_instance_classification_job_trains_on_both_hosts(aws: LocalAws) -
 
 
 FAILING = """
-import json, os, signal, sys, time
+import json, os, signal, sys, tempfile, time
 def stopped(*_):
     print("stopped by the executor", flush=True)
     sys.exit(143)
@@ -138,9 +138,17 @@ signal.signal(signal.SIGTERM, stopped)
 host = os.environ["SM_CURRENT_HOST"]
 print("hosts", os.environ["SM_HOSTS"], "me", host, "master", os.environ["FMOPS_MASTER_ADDR"],
       os.environ["FMOPS_MASTER_PORT"], "threads", os.environ["FMOPS_TORCH_THREADS"], flush=True)
+# algo-1 says it is up (its SIGTERM handler installed) before algo-2 fails: otherwise a stop could come first.
+ready = os.path.join(tempfile.gettempdir(), "fmops-multinode-" + os.environ["FMOPS_MASTER_PORT"])
 if host == "algo-2":
+    for _ in range(600):
+        if os.path.exists(ready):
+            os.remove(ready)
+            break
+        time.sleep(0.05)
     open(os.path.join(os.environ["SM_OUTPUT_DIR"], "failure"), "w").write("RuntimeError: algo-2 lost its GPU")
     sys.exit(1)
+open(ready, "w").close()
 time.sleep(60)  # algo-1 would wait for its peer: the executor stops it
 """
 

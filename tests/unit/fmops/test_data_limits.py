@@ -20,6 +20,7 @@ from fmops.data.limits import (
     known_model_ids,
     limits_table_markdown,
 )
+from fmops.data.validate import validate_chunks
 from fmops.errors import FmopsError, UnknownModelError
 
 NOVA_MICRO = "amazon.nova-micro-v1:0:128k"
@@ -154,6 +155,27 @@ def test_documented_values_are_the_ones_in_the_table() -> None:
     sagemaker = row("sagemaker")
     assert sagemaker.max_tokens_per_record == 8_192
     assert sagemaker.max_train_records == sagemaker.max_train_file_bytes == NO_LIMIT
+
+
+def test_the_sagemaker_row_takes_what_the_training_container_trains() -> None:
+    # training/README.md "Data": classification and multilabel records, and the generative tasks' five shapes.
+    sagemaker = row("sagemaker")
+    assert set(sagemaker.formats) == set(DATA_FORMATS)
+    assert sagemaker.formats[0] == "classification"
+    assert "classification records only" not in sagemaker.note
+    for words in ("multilabel", "causal LM", "prompt/completion", "{document, summary}", "{context, question"):
+        assert words in sagemaker.note
+    for shape in (
+        b'{"text": "t", "labels": ["a", "b"]}',
+        b'{"prompt": "p", "completion": "c"}',
+        b'{"schemaVersion": "bedrock-conversation-2024", "messages": [{"role": "user", "content": [{"text": "q"}]}, '
+        b'{"role": "assistant", "content": [{"text": "a"}]}]}',
+        b'{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}',
+        b'{"document": "d", "summary": "s"}',
+        b'{"context": "c", "question": "q", "answers": ["a"]}',
+    ):
+        report = validate_chunks([b"\n".join([shape] * 12) + b"\n"], limits=sagemaker)
+        assert "format_not_supported" not in {e.code for e in report.errors}, shape
 
 
 def test_titan_token_limit_depends_on_the_batch_size() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fmops_testkit import FakeAws, RecordingStepFunctions, fixed_clock, load_event
-from models_testkit import register_version, request_pending_approval
+from models_testkit import TaskRun, generated_rows, register_version, request_pending_approval
 
 from fmops.api import ApiServices, create_app
 
@@ -147,3 +147,33 @@ def test_a_version_waiting_for_its_workflow_approval_is_409(aws: FakeAws) -> Non
     status, body = call(aws, event("POST", "/models/{group}/{version}/approve", path, {"reason": "ok"}))
     assert status == 409 and body["error"] == "WorkflowApprovalPendingError"
     assert "POST /approvals/churn-3f2a9c1d0b7e/approve" in body["message"]
+
+
+def chat_version(aws: FakeAws, run_id: str, outputs: list[str]) -> None:
+    gold = [f"reply number {i} to the customer" for i in range(len(outputs))]
+    metrics = {"rougeL": 0.4, "rouge1": 0.4, "rouge2": 0.2, "rougeLsum": 0.4, "exact_match": 30.0, "f1": 50.0}
+    task_run = TaskRun("chat", "rougeL", generated_rows(gold, outputs), metrics, dict.fromkeys(metrics, 0.0))
+    register_version(aws, run_id, task_run=task_run)
+
+
+def test_generative_versions_show_their_metrics_and_compare_by_bootstrap(aws: FakeAws) -> None:
+    gold = [f"reply number {i} to the customer" for i in range(12)]
+    chat_version(aws, "churn-000000000001", gold)
+    chat_version(aws, "churn-000000000002", ["sorry"] * 12)
+    status, body = call(aws, event("GET", "/models/{group}", "/models/churn"))
+    assert status == 200 and {v["task"] for v in body["versions"]} == {"chat"}
+    assert list(body["versions"][0]["metrics"])[:2] == ["rougeL", "rouge1"]
+    request = event("GET", "/models/{group}/compare", "/models/churn/compare", query={"versions": "1,2"})
+    status, body = call(aws, request)
+    assert status == 200 and (body["task"], body["test"], body["metric"]) == ("chat", "paired_bootstrap", "rougeL")
+    assert list(body["metrics"]) == ["rougeL", "rouge1", "rouge2", "rougeLsum", "exact_match", "f1"]
+    (pair,) = body["paired_tests"]
+    assert pair["test"]["name"] == "paired_bootstrap" and pair["test"]["better"] == 1
+
+
+def test_comparing_versions_of_different_tasks_is_400_naming_the_field(two_versions: FakeAws) -> None:
+    chat_version(two_versions, "churn-000000000003", ["hello"] * 4)
+    request = event("GET", "/models/{group}/compare", "/models/churn/compare", query={"versions": "1,3"})
+    status, body = call(two_versions, request)
+    assert status == 400 and body["field"] == "versions" and body["error"] == "RequestValidationError"
+    assert body["message"].startswith("versions of different tasks cannot be compared (v1 classification, v3 chat)")

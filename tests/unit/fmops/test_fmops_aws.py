@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import boto3
@@ -12,7 +13,7 @@ from fmops_testkit import FakeAws
 
 from fmops.aws.dynamodb import Table
 from fmops.aws.s3 import S3Storage, split_uri
-from fmops.aws.sagemaker import SageMaker
+from fmops.aws.sagemaker import SageMaker, SageMakerTuning
 from fmops.aws.sns import clean_subject
 from fmops.aws.stepfunctions import StepFunctions, execution_arn
 from fmops.errors import (
@@ -114,6 +115,75 @@ def test_sagemaker_describe_of_a_missing_package_is_not_found(aws: FakeAws) -> N
         )
     assert aws.sagemaker.list_model_packages("no-such-group") == []
     assert aws.sagemaker.describe_endpoint("none") is None
+
+
+def _summary(name: str) -> dict[str, Any]:
+    return {
+        "TrainingJobName": name,
+        "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+        "CreationTime": datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC),
+        "TrainingJobStatus": "Completed",
+        "TunedHyperParameters": {"learning_rate": "0.001"},
+    }
+
+
+def test_the_tuning_wrapper_lists_every_page_oldest_first() -> None:
+    client, stub = stubbed("sagemaker")
+    request = {
+        "HyperParameterTuningJobName": "t",
+        "MaxResults": 100,
+        "SortBy": "CreationTime",
+        "SortOrder": "Ascending",
+    }
+    stub.add_response(
+        "list_training_jobs_for_hyper_parameter_tuning_job",
+        {"TrainingJobSummaries": [_summary("t-001-a")], "NextToken": "next"},
+        request,
+    )
+    stub.add_response(
+        "list_training_jobs_for_hyper_parameter_tuning_job",
+        {"TrainingJobSummaries": [_summary("t-002-b")]},
+        {**request, "NextToken": "next"},
+    )
+    with stub:
+        jobs = SageMakerTuning(client).list_training_jobs("t")
+    assert [j["TrainingJobName"] for j in jobs] == ["t-001-a", "t-002-b"]
+
+
+def test_the_tuning_wrapper_drops_response_metadata_and_translates_errors() -> None:
+    client, stub = stubbed("sagemaker")
+    stub.add_response(
+        "describe_training_job",
+        {
+            "TrainingJobName": "t-001-a",
+            "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/t-001-a",
+            "ModelArtifacts": {"S3ModelArtifacts": "s3://b/model.tar.gz"},
+            "TrainingJobStatus": "Completed",
+            "SecondaryStatus": "Completed",
+            "AlgorithmSpecification": {"TrainingInputMode": "File"},
+            "ResourceConfig": {"InstanceCount": 1, "VolumeSizeInGB": 1},
+            "StoppingCondition": {},
+            "CreationTime": datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC),
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        },
+        {"TrainingJobName": "t-001-a"},
+    )
+    stub.add_client_error(
+        "describe_hyper_parameter_tuning_job",
+        service_error_code="ResourceNotFound",
+        service_message="Amazon SageMaker can't find a tuning job named t",
+        http_status_code=400,
+    )
+    stub.add_client_error(
+        "describe_hyper_parameter_tuning_job", service_error_code="ThrottlingException", http_status_code=400
+    )
+    api = SageMakerTuning(client)
+    with stub:
+        assert "ResponseMetadata" not in api.describe_training_job("t-001-a")
+        with pytest.raises(AwsRequestError, match="DescribeHyperParameterTuningJob t: ResourceNotFound"):
+            api.describe_tuning_job("t")
+        with pytest.raises(TransientAwsError):
+            api.describe_tuning_job("t")
 
 
 def test_sns_subjects_are_cleaned() -> None:

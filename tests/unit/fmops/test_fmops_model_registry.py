@@ -12,6 +12,8 @@ from models_testkit import (
     CODE_SHA256,
     OTHER_TEST_SPLIT,
     TEST_SPLIT,
+    TaskRun,
+    generated_rows,
     publish_code,
     register_version,
     request_pending_approval,
@@ -19,6 +21,8 @@ from models_testkit import (
 
 from fmops.errors import RequestValidationError, ResourceNotFoundError
 from fmops.lifecycle.approval import decide_approval
+from fmops.metrics.rouge import rouge_scores
+from fmops.metrics.stats import paired_bootstrap_test
 from fmops.registry import (
     METADATA_VALUE_MAX,
     Registry,
@@ -343,3 +347,173 @@ def test_a_version_waiting_for_its_workflow_approval_is_decided_there(aws: FakeA
     # Once the workflow decided, the registry may change the decision
     registry(aws, approvals=aws.approvals).decide("churn", 1, "reject", "rolled back", ALICE)
     assert [e["decision"] for e in registry(aws).show("churn", 1)["approval_history"]] == ["approved", "rejected"]
+
+
+# ------------------------------------------------------------------------------------- the other tasks
+
+GOLD = [f"the parcel {i} arrived late and damaged" for i in range(20)]
+ROUGE = {"rougeL": 0.5, "rouge1": 0.55, "rouge2": 0.3, "rougeLsum": 0.5}
+
+
+def summarization(outputs: list[str], metric: str = "rougeL", **metrics: float) -> TaskRun:
+    return TaskRun(
+        "summarization",
+        metric,
+        generated_rows(GOLD, outputs),
+        finetuned_metrics={**ROUGE, **metrics},
+        base_metrics=dict.fromkeys(ROUGE, 0.1),
+    )
+
+
+def test_generative_versions_list_show_and_trace_their_own_metrics(aws: FakeAws) -> None:
+    register_version(aws, "churn-000000000001", task_run=summarization(GOLD, rougeL=0.61))
+    (row,) = registry(aws).list_versions("churn")
+    assert row["task"] == "summarization"
+    assert list(row["metrics"]) == [
+        "rougeL", "rouge1", "rouge2", "rougeLsum", "base_rougeL", "base_rouge1", "base_rouge2", "base_rougeLsum"
+    ]  # fmt: skip
+    assert row["metrics"]["rougeL"] == pytest.approx(0.61) and row["metrics"]["base_rougeL"] == pytest.approx(0.1)
+    assert "accuracy" not in row["metrics"]
+    shown = registry(aws).show("churn", 1)
+    assert shown["task"] == "summarization" and shown["metrics"] == row["metrics"]
+    lineage = registry(aws).lineage("churn", 1)
+    assert lineage["task"] == "summarization" and lineage["metrics"]["metric"] == "rougeL"
+    assert lineage["metrics"]["finetuned"]["rouge1"] == pytest.approx(0.55)
+
+
+def test_without_the_lineage_json_a_generative_lineage_falls_back_to_its_task_metrics(aws: FakeAws) -> None:
+    ref = register_version(aws, "churn-000000000001", task_run=summarization(GOLD))
+    bucket, key = metadata_of(ref.model_package_arn)["lineage_uri"].removeprefix("s3://").split("/", 1)
+    aws.s3_client.delete_object(Bucket=bucket, Key=key)
+    metrics = registry(aws).lineage("churn", 1)["metrics"]
+    assert metrics["finetuned"] == pytest.approx(ROUGE)
+    assert metrics["base"] == pytest.approx(dict.fromkeys(ROUGE, 0.1))
+
+
+def test_a_version_registered_before_tasks_reads_as_classification(aws: FakeAws) -> None:
+    client = boto3.client("sagemaker")
+    client.create_model_package_group(ModelPackageGroupName="churn")
+    metadata = {"run_id": "churn-000000000001", "accuracy": "0.900000", "base_accuracy": "0.500000"}
+    client.create_model_package(ModelPackageGroupName="churn", CustomerMetadataProperties=metadata)
+    (row,) = registry(aws).list_versions("churn")
+    assert row["task"] == "classification"
+    assert row["metrics"] == {"accuracy": 0.9, "f1_macro": None, "base_accuracy": 0.5, "base_f1_macro": None}
+
+
+def test_generative_versions_are_compared_with_the_paired_bootstrap_of_the_gate_metric(aws: FakeAws) -> None:
+    # v1 reproduces 16 of the 20 summaries, v2 only 4: v1 is better on rougeL, and McNemar is not used.
+    first = GOLD[:16] + ["nothing to see"] * 4
+    second = GOLD[:4] + ["nothing to see"] * 16
+    register_version(aws, "churn-000000000001", task_run=summarization(first))
+    register_version(aws, "churn-000000000002", task_run=summarization(second))
+    result = registry(aws).compare("churn", [1, 2])
+    assert (result["task"], result["test"], result["metric"]) == ("summarization", "paired_bootstrap", "rougeL")
+    assert list(result["metrics"]) == ["rougeL", "rouge1", "rouge2", "rougeLsum"]
+    (pair,) = result["paired_tests"]
+    test = pair["test"]
+    assert test["name"] == "paired_bootstrap" and test["metric"] == "rougeL" and test["examples"] == 20
+    assert not {"only_a_correct", "only_b_correct", "method"} & set(test)
+    # The statistic is the evaluation's: the mean per-example ROUGE-L F-measure (stemmed) against the gold summary.
+    scores = [s["rougeL"].fmeasure for s in rouge_scores(first, GOLD, use_stemmer=True, rouge_types=("rougeL",))]
+    assert test["a_value"] == pytest.approx(sum(scores) / 20)
+    assert test["b_value"] == pytest.approx(0.2) and test["delta"] == pytest.approx(test["b_value"] - test["a_value"])
+    low, high = test["delta_ci"]
+    assert low <= test["delta"] <= high < 0
+    assert test["significant"] and test["better"] == 1 and test["p_value"] == 1.0  # v2 never better
+    # The same numbers as fmops.metrics.stats.paired_bootstrap_test with the evaluation's seed and resamples.
+    from fmops.lifecycle.evaluation import BOOTSTRAP_SEED, task_statistic
+
+    references = [[g] for g in GOLD]
+    expected = paired_bootstrap_test(
+        20,
+        task_statistic("summarization", "rougeL", references, first),
+        task_statistic("summarization", "rougeL", references, second),
+        resamples=test["resamples"],
+        seed=BOOTSTRAP_SEED,
+        alpha=0.05,
+    )
+    assert (test["delta"], test["delta_ci"], test["p_value"]) == (expected.delta, [expected.low, expected.high], 1.0)
+
+
+def test_two_close_generative_versions_are_not_significantly_different(aws: FakeAws) -> None:
+    outputs = GOLD[:10] + ["nothing to see"] * 10
+    swapped = ["nothing to see"] + GOLD[1:10] + [GOLD[10]] + ["nothing to see"] * 9
+    register_version(aws, "churn-000000000001", task_run=summarization(outputs))
+    register_version(aws, "churn-000000000002", task_run=summarization(swapped))
+    (pair,) = registry(aws).compare("churn", [1, 2])["paired_tests"]
+    assert pair["test"]["delta"] == pytest.approx(0.0)
+    assert not pair["test"]["significant"] and pair["test"]["better"] is None
+
+
+def test_the_compared_metric_is_the_one_both_versions_gated_on_else_the_tasks_default(aws: FakeAws) -> None:
+    register_version(aws, "churn-000000000001", task_run=summarization(GOLD, metric="rouge1"))
+    register_version(aws, "churn-000000000002", task_run=summarization(GOLD, metric="rouge1"))
+    register_version(aws, "churn-000000000003", task_run=summarization(GOLD, metric="rouge2"))
+    assert registry(aws).compare("churn", [1, 2])["metric"] == "rouge1"
+    mixed = registry(aws).compare("churn", [1, 3])
+    assert mixed["metric"] == "rougeL" and mixed["paired_tests"][0]["test"]["metric"] == "rougeL"
+
+
+def test_qa_versions_compare_on_the_0_100_scale(aws: FakeAws) -> None:
+    def qa(outputs: list[str]) -> TaskRun:
+        rows = [
+            {"line": i + 1, "prompt": f"q{i}", "reference": ["Paris", "paris, france"], "base": "x", "finetuned": o}
+            for i, o in enumerate(outputs)
+        ]
+        return TaskRun("qa", "exact_match", rows, {"f1": 80.0, "exact_match": 70.0}, {"f1": 10.0, "exact_match": 5.0})
+
+    register_version(aws, "churn-000000000001", task_run=qa(["Paris"] * 30))
+    register_version(aws, "churn-000000000002", task_run=qa(["Lyon"] * 30))
+    result = registry(aws).compare("churn", [1, 2])
+    assert result["metric"] == "exact_match" and list(result["metrics"]) == ["f1", "exact_match"]
+    test = result["paired_tests"][0]["test"]
+    assert (test["a_value"], test["b_value"], test["delta"]) == (100.0, 0.0, -100.0)
+    assert test["better"] == 1
+
+
+def test_multilabel_versions_compare_on_f1_micro_of_their_label_sets(aws: FakeAws) -> None:
+    def multilabel(predicted: list[list[str]]) -> TaskRun:
+        rows = [
+            {"line": i + 1, "text": f"t{i}", "reference": ["billing", "urgent"], "base": [], "finetuned": p}
+            for i, p in enumerate(predicted)
+        ]
+        metrics = {"f1_micro": 0.5, "f1_macro": 0.5, "f1_samples": 0.5, "subset_accuracy": 0.5, "hamming_loss": 0.2}
+        return TaskRun("multilabel", "f1_micro", rows, metrics, {**metrics, "f1_micro": 0.1})
+
+    register_version(aws, "churn-000000000001", task_run=multilabel([["urgent", "billing"]] * 12))
+    register_version(aws, "churn-000000000002", task_run=multilabel([["billing"]] * 12))
+    result = registry(aws).compare("churn", [2, 1])
+    # The gate metrics, then what else the task reports.
+    assert list(result["metrics"]) == ["f1_micro", "f1_macro", "f1_samples", "subset_accuracy", "hamming_loss"]
+    test = result["paired_tests"][0]["test"]
+    assert (test["metric"], test["a_value"], test["b_value"]) == ("f1_micro", pytest.approx(2 / 3), 1.0)
+    assert test["better"] == 1
+
+
+def test_versions_of_different_tasks_are_refused(aws: FakeAws) -> None:
+    register_version(aws, "churn-000000000001")
+    register_version(aws, "churn-000000000002", task_run=summarization(GOLD))
+    with pytest.raises(RequestValidationError) as err:
+        registry(aws).compare("churn", [1, 2])
+    assert err.value.field == "versions"
+    assert "versions of different tasks cannot be compared (v1 classification, v2 summarization)" in str(err.value)
+
+
+def test_malformed_generative_predictions_say_which_line_and_field(aws: FakeAws) -> None:
+    bad = summarization(GOLD)
+    bad.rows[2]["finetuned"] = ["not", "a", "text"]
+    register_version(aws, "churn-000000000001", task_run=summarization(GOLD))
+    register_version(aws, "churn-000000000002", task_run=bad)
+    (pair,) = registry(aws).compare("churn", [1, 2])["paired_tests"]
+    assert pair["test"] is None
+    assert "version 2: per-example predictions not readable" in pair["reason"]
+    assert "line 3: field 'finetuned' must be the generated text" in pair["reason"]
+
+
+def test_generative_predictions_that_disagree_on_the_references_are_not_paired(aws: FakeAws) -> None:
+    other = summarization(GOLD)
+    other.rows[4]["reference"] = ["another summary"]
+    register_version(aws, "churn-000000000001", task_run=summarization(GOLD))
+    register_version(aws, "churn-000000000002", task_run=other)
+    (pair,) = registry(aws).compare("churn", [1, 2])["paired_tests"]
+    assert pair["test"] is None and pair["reason"] == "the predictions disagree on the references of test line 5"

@@ -13,9 +13,13 @@ from fmops.errors import UnknownModelError
 from fmops.pricing import (
     ASSUMED_CHARS_PER_RECORD,
     BEDROCK_CUSTOMIZATION_PRICES,
+    CAUSAL_LM_TOKENS_PER_SECOND,
+    DEFAULT_CAUSAL_LM_TOKENS_PER_SECOND,
+    GENERATIVE_TASKS,
     OVERHEAD_SECONDS,
     PRICE_REGION,
     PRICES_AS_OF,
+    RECORDS_PER_SECOND,
     SAGEMAKER_TRAINING_PRICES,
     SPOT_DISCOUNT,
     DataVolume,
@@ -23,6 +27,7 @@ from fmops.pricing import (
     price_table_markdown,
     tokens_from_characters,
 )
+from fmops.schemas.run import GENERATIVE_TASKS as SCHEMA_GENERATIVE_TASKS
 from fmops.schemas.run import RunOptions
 from fmops.schemas.steps import DatasetInfo, SplitCounts
 
@@ -147,6 +152,60 @@ def test_the_dataset_info_gives_the_training_split() -> None:
     estimate = estimate_cost(options(instance_type="ml.g5.xlarge"), dataset)
     assert estimate.records == 3000 and estimate.basis == "training split record count"
     assert estimate.estimated_seconds == pytest.approx(OVERHEAD_SECONDS + 2)
+
+
+# ------------------------------------------------------------------------------------- SageMaker, causal LM
+
+
+def test_the_causal_lm_throughputs_cover_the_encoder_families_and_the_generative_tasks() -> None:
+    assert GENERATIVE_TASKS == SCHEMA_GENERATIVE_TASKS
+    assert set(CAUSAL_LM_TOKENS_PER_SECOND) == set(RECORDS_PER_SECOND)
+    # A GPU is faster than the CPU fallbacks; a bigger GPU is faster than a smaller one.
+    gpus = [CAUSAL_LM_TOKENS_PER_SECOND[f] for f in ("g6", "g5", "p4d", "p5")]
+    assert gpus == sorted(gpus) and min(gpus) > CAUSAL_LM_TOKENS_PER_SECOND["trn1"] > CAUSAL_LM_TOKENS_PER_SECOND["m5"]
+
+
+@pytest.mark.parametrize("task", ["summarization", "qa", "chat"])
+def test_a_generative_run_is_priced_as_a_causal_lm_by_hand(task: str) -> None:
+    run = options(task=task, instance_type="ml.g5.xlarge", hyperparameters={"epochs": "2", "max_length": "256"})
+    assert run.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    estimate = estimate_cost(run, DataVolume(records=5000))
+    # 5,000 records x 2 epochs x 256 tokens (max_length: the data's tokens are unknown) / 10,000 tokens/s = 256 s
+    seconds = 300 + 5000 * 2 * 256 / 10_000
+    assert (estimate.task, estimate.tokens_per_second, estimate.tokens_per_record) == (task, 10_000, 256)
+    assert estimate.records_per_second is None
+    assert estimate.estimated_seconds == pytest.approx(seconds)
+    assert estimate.total_usd == pytest.approx(seconds / 3600 * 1.408, abs=1e-4)
+    assert any("tokens/s" in a and "causal LM" in a for a in estimate.assumptions)
+    assert any("fills max_length (256 tokens)" in a for a in estimate.assumptions)
+    stored = estimate.as_dict()
+    assert stored["task"] == task and "records_per_second" not in stored
+
+
+def test_the_datas_tokens_per_record_are_used_up_to_max_length() -> None:
+    run = options(task="chat", instance_type="ml.m5.xlarge", hyperparameters={"max_length": "128"})
+    measured = estimate_cost(run, DataVolume(records=100, tokens=5_000))
+    # 50 tokens per record < 128: 100 x 50 / 50 tokens/s = 100 s
+    assert measured.tokens_per_record == 50 and measured.estimated_seconds == pytest.approx(400)
+    long = estimate_cost(run, DataVolume(records=100, tokens=100_000))
+    assert long.tokens_per_record == 128  # cut at max_length
+    from_characters = estimate_cost(run, DataVolume(records=100, characters=8_000))
+    # 8,000 characters / 4 per token = 2,000 tokens: 20 per record
+    assert from_characters.tokens_per_record == 20
+    assert any("ceil(characters / 4)" in a for a in from_characters.assumptions)
+
+
+def test_an_unknown_family_gets_the_default_causal_lm_throughput() -> None:
+    estimate = estimate_cost(options(task="qa", instance_type="ml.c7i.large"), DataVolume(records=10))
+    assert estimate.tokens_per_second == DEFAULT_CAUSAL_LM_TOKENS_PER_SECOND
+    assert any("no figure for c7i" in a for a in estimate.assumptions)
+
+
+@pytest.mark.parametrize("task", ["classification", "multilabel"])
+def test_encoder_tasks_keep_the_records_per_second_assumption(task: str) -> None:
+    estimate = estimate_cost(options(task=task, instance_type="ml.g5.xlarge"), DataVolume(records=1600))
+    assert (estimate.task, estimate.records_per_second, estimate.tokens_per_second) == (task, 1500, None)
+    assert estimate.estimated_seconds == pytest.approx(300 + 1600 / 1500, abs=1e-3)
 
 
 # -------------------------------------------------------------------------------------------------- Bedrock

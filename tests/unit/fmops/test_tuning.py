@@ -19,10 +19,9 @@ import pytest
 from fmops_testkit import FIXED_NOW, FakeAws, fixed_clock, load_event
 
 from fmops.config import PlanTrainingSettings
-from fmops.errors import RequestValidationError
+from fmops.errors import RequestValidationError, TuningFailedError
 from fmops.lifecycle.training import CHECKPOINT_LOCAL_PATH, plan_sagemaker
 from fmops.lifecycle.tuning import (
-    TuningFailedError,
     plan_tuning,
     rank_trials,
     record_tuning,
@@ -328,11 +327,16 @@ def test_planning_refuses_a_run_without_tuning(env: dict[str, str]) -> None:
     with pytest.raises(RequestValidationError) as caught:
         plan_tuning(run.model_copy(update={"tuning": None}), training, stack_name="s")
     assert caught.value.field == "tuning"
+    assert str(caught.value) == "field 'tuning': the run has no tuning configuration"
+    with pytest.raises(RequestValidationError, match="field 'tuning': .* not 'bedrock'") as caught:
+        plan_tuning(run.model_copy(update={"backend": "bedrock"}), training, stack_name="s")
+    assert caught.value.field == "tuning"
     no_metric = training.model_copy(deep=True)
     no_metric.algorithm_specification.metric_definitions = []
     with pytest.raises(RequestValidationError) as caught:
         plan_tuning(run, no_metric, stack_name="s")
     assert caught.value.field == "tuning.objective_metric"
+    assert str(caught.value).startswith("field 'tuning.objective_metric': 'validation_accuracy' is not a metric")
 
 
 def test_planning_notes_the_tuning_job_on_the_run_record(aws: FakeAws) -> None:
@@ -533,6 +537,17 @@ def test_the_plan_handler_returns_every_field_the_state_selects(aws: FakeAws) ->
     bad["training_spec"]["sagemaker"] = None
     with pytest.raises(RequestValidationError, match="not a SageMaker one"):
         _handler("plan_tuning")(bad, _Context())
+
+
+def test_the_tuning_wrapper_and_error_moved_out_of_the_use_case_module() -> None:
+    import fmops.lifecycle.tuning as tuning
+    from fmops.aws.sagemaker import SageMakerTuning
+    from fmops.errors import FmopsError
+
+    # Re-exported for the callers that import them from fmops.lifecycle.tuning (hpo_cmd, record_tuning's handler).
+    assert tuning.SageMakerTuning is SageMakerTuning and tuning.TuningFailedError is TuningFailedError
+    assert SageMakerTuning.__module__ == "fmops.aws.sagemaker" and TuningFailedError.__module__ == "fmops.errors"
+    assert issubclass(TuningFailedError, FmopsError) and TuningFailedError.__name__ == "TuningFailedError"
 
 
 def test_the_record_handler_refuses_a_malformed_event(aws: FakeAws) -> None:

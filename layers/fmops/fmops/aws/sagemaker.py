@@ -1,4 +1,4 @@
-"""Amazon SageMaker: model registry, models, endpoint configs and endpoints."""
+"""Amazon SageMaker: model registry, models, endpoint configs and endpoints; hyperparameter tuning jobs (read-only)."""
 
 from __future__ import annotations
 
@@ -204,3 +204,61 @@ class SageMaker(AwsService):
         """
         with translate_errors(f"UpdateEndpoint {name}"):
             self.client.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
+
+
+class SageMakerTuning(AwsService):
+    """The read-only hyperparameter tuning calls: ``fmops.lifecycle.tuning.record_tuning`` (RecordTuningFunction)
+    and ``fmops hpo results``. The tuning job itself is created, waited for and stopped by Step Functions
+    (``createHyperParameterTuningJob.sync`` in the HPO state machine), never here."""
+
+    service_name = "sagemaker"
+
+    def __init__(self, client: SageMakerClient | None = None) -> None:
+        super().__init__(client)
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]:
+        """DescribeHyperParameterTuningJob (without ResponseMetadata).
+
+        Raises:
+            TransientAwsError, AwsRequestError (an unknown job too).
+        """
+        with translate_errors(f"DescribeHyperParameterTuningJob {name}"):
+            response = dict(self.client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def list_training_jobs(self, name: str) -> list[dict[str, Any]]:
+        """Every training job the tuning job launched (all pages of ListTrainingJobsForHyperParameterTuningJob),
+        oldest first.
+
+        Raises:
+            TransientAwsError, AwsRequestError.
+        """
+        summaries: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "HyperParameterTuningJobName": name,
+                "MaxResults": 100,
+                "SortBy": "CreationTime",
+                "SortOrder": "Ascending",
+            }
+            if token:
+                kwargs["NextToken"] = token
+            with translate_errors(f"ListTrainingJobsForHyperParameterTuningJob {name}"):
+                page = self.client.list_training_jobs_for_hyper_parameter_tuning_job(**kwargs)
+            summaries.extend(page.get("TrainingJobSummaries", []))
+            token = page.get("NextToken")
+            if not token:
+                return summaries
+
+    def describe_training_job(self, name: str) -> dict[str, Any]:
+        """DescribeTrainingJob (without ResponseMetadata).
+
+        Raises:
+            TransientAwsError, AwsRequestError.
+        """
+        with translate_errors(f"DescribeTrainingJob {name}"):
+            response = dict(self.client.describe_training_job(TrainingJobName=name))
+        response.pop("ResponseMetadata", None)
+        return response

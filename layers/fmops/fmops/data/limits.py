@@ -333,7 +333,7 @@ MODEL_LIMITS: tuple[ModelLimits, ...] = (
         model_id="sagemaker",
         name="SageMaker (fmops training container)",
         backend="sagemaker",
-        formats=("classification",),
+        formats=("classification", "prompt-completion", "conversation", "conversation-legacy", "summarization", "qa"),
         min_train_records=10,
         max_train_records=NO_LIMIT,
         max_validation_records=NO_LIMIT,
@@ -348,9 +348,13 @@ MODEL_LIMITS: tuple[ModelLimits, ...] = (
         assumed=("chars_per_token",),
         note=(
             "Our own container (training/fmops_training/contract.py): no Bedrock record or file limits (NO_LIMIT); "
-            "the minimum of 10 records is fmops' own (fmops.data.prepare.MIN_RECORDS). The container trains "
-            "classification records only. Records are truncated to max_length tokens (default 32, configurable up "
-            "to 8,192). Exact counts come from the base model's tokenizer (fmops.data.tokens."
+            "the minimum of 10 records is fmops' own (fmops.data.prepare.MIN_RECORDS). The container trains every "
+            "task (docs/TASKS.md, training/README.md 'Data'): classification {text, label} and multilabel {text, "
+            "labels} records train an encoder; prompt/completion, both conversation shapes (Bedrock's "
+            "bedrock-conversation-2024 and {system?, messages}), {document, summary} and {context, question, "
+            "answers} train a causal LM (the run's task decides which formats a data set may use). Records are "
+            "truncated to max_length tokens (default 32, configurable up to 8,192; a causal LM's prompt is cut from "
+            "the left). Exact counts come from the base model's tokenizer (fmops.data.tokens."
             "HuggingFaceTokenizerCounter); the 4 characters per token estimate is an assumption."
         ),
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fmops.aws.bedrock import Bedrock
@@ -12,9 +13,45 @@ from fmops.aws.sns import Notifier
 from fmops.errors import ResourceNotFoundError
 from fmops.lifecycle._common import STATUS_FAILED, STATUS_SUCCEEDED, Clock, fmt, iso, truncate, utcnow
 from fmops.observability import logger, metrics
-from fmops.schemas.steps import CompleteRunEvent, FailureResult, HandleFailureEvent, RunCompletion
+from fmops.schemas.run import TASK_METRICS, RunRequest
+from fmops.schemas.steps import CompleteRunEvent, EvaluationResult, FailureResult, HandleFailureEvent, RunCompletion
 
 CAUSE_LIMIT = 4000
+TUNING_STEP = "Tune hyperparameters"
+# Reported metrics for which lower is better (they cannot gate).
+LOWER_IS_BETTER = frozenset({"hamming_loss", "perplexity"})
+# How the local AWS (moto's Step Functions) refuses a Fail state whose ErrorPath resolves to a States.* name.
+RERAISED_STATES_ERROR = re.compile(r"MUST NOT begin with the prefix 'States\.', got '(States\.[A-Za-z]+)'")
+# Causes nested deeper than this (a child execution's cause holding another's...) are shown as they are.
+MAX_CAUSE_DEPTH = 4
+
+
+def metric_lines(run: RunRequest, evaluation: EvaluationResult) -> list[str]:
+    """The run's metrics for the success notification, for every task: the gate metric first (fine-tuned, base,
+    threshold, the champion's when one was evaluated, and the paired bootstrap's 95% interval of the fine-tuned minus
+    base difference when the evaluation carries it), then the task's other metrics, each beside the base model's."""
+    tuned, base = evaluation.finetuned_metrics.values(), evaluation.base_metrics.values()
+    gate = run.metric
+    parts = [f"base {fmt(base.get(gate))}", f"threshold {fmt(run.threshold)}"]
+    if evaluation.champion_metrics is not None:
+        parts.append(f"champion {fmt(evaluation.champion_metrics.values().get(gate))}")
+    line = f"{gate} (gate metric, {evaluation.test_count} test records): {fmt(tuned.get(gate))} ({', '.join(parts)})"
+    test = evaluation.paired_tests.get("finetuned_vs_base")
+    if test is not None and test.metric == gate:
+        low, high = test.delta_ci
+        line += f"; fine-tuned - base {test.delta:+.4f}, 95% CI [{low:+.4f}, {high:+.4f}] (paired bootstrap)"
+    known = TASK_METRICS.get(run.task, ())
+    others = [n for n in known if n != gate and n in tuned] + sorted(n for n in tuned if n not in known and n != gate)
+    lines = [line]
+    if others:
+        lines.append(
+            ", ".join(
+                f"{name} {fmt(tuned[name])} (base {fmt(base.get(name))})"
+                + (" (lower is better)" if name in LOWER_IS_BETTER else "")
+                for name in others
+            )
+        )
+    return lines
 
 
 def complete_run(event: CompleteRunEvent, *, runs: Table, notifier: Notifier, clock: Clock = utcnow) -> RunCompletion:
@@ -38,16 +75,15 @@ def complete_run(event: CompleteRunEvent, *, runs: Table, notifier: Notifier, cl
             "updated_at": now,
         },
     )
-    tuned, base = evaluation.finetuned_metrics, evaluation.base_metrics
+    tuned = evaluation.finetuned_metrics
     notifier.publish(
         f"fmops: run {run.run_id} deployed to {deployment.endpoint_name}",
         "\n".join(
             [
-                f"Run {run.run_id} (use case {run.use_case}) succeeded.",
+                f"Run {run.run_id} (use case {run.use_case}, task {run.task}) succeeded.",
                 f"Serving: {deployment.endpoint_name} ({deployment.backend}, status {event.endpoint.status})",
                 f"Model package: {event.model_package.model_package_arn}",
-                f"accuracy {fmt(tuned.accuracy)} (base {fmt(base.accuracy)}), "
-                f"f1_macro {fmt(tuned.f1_macro)} (base {fmt(base.f1_macro)})",
+                *metric_lines(run, evaluation),
                 f"Approved by {event.approval.approver}: {event.approval.reason}",
                 f"Report: {evaluation.report_uri}",
             ]
@@ -76,7 +112,9 @@ def failed_step(event: HandleFailureEvent) -> str:
     if event.training_spec is None:
         return "Plan training"
     if event.training is None:
-        return "Train on Bedrock" if backend == "bedrock" else "Train on SageMaker"
+        if backend == "bedrock":
+            return "Train on Bedrock"
+        return TUNING_STEP if (event.run or {}).get("tuning") else "Train on SageMaker"
     if event.evaluation is None:
         if backend == "bedrock":
             return "Evaluate Bedrock model"
@@ -96,38 +134,102 @@ def failed_step(event: HandleFailureEvent) -> str:
     return "Wait for endpoint"
 
 
-def readable_failure(event: HandleFailureEvent, step: str) -> tuple[str, str]:
-    """``(error, cause)`` for people: the Lambda's own message, the job's FailureReason, a timeout in words."""
-    error = event.error.error
-    raw = event.error.cause or ""
-    cause = raw
+def _json_object(raw: str) -> dict[str, Any] | None:
+    """``raw`` as a JSON object, or None when it is not one."""
+    if not raw.lstrip().startswith("{"):
+        return None
     try:
-        parsed: Any = json.loads(raw) if raw.lstrip().startswith("{") else None
+        parsed: Any = json.loads(raw)
     except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
-        if isinstance(parsed.get("errorMessage"), str):
-            cause = parsed["errorMessage"]
-            if error in ("States.TaskFailed", "Lambda.Unknown") and isinstance(parsed.get("errorType"), str):
-                error = parsed["errorType"]
-        else:
-            reason = parsed.get("FailureReason") or parsed.get("FailureMessage") or parsed.get("failureMessage")
-            if reason:
-                job = (
-                    parsed.get("TrainingJobName")
-                    or parsed.get("ProcessingJobName")
-                    or parsed.get("JobName")
-                    or parsed.get("jobName")
-                    or "job"
-                )
-                status = (
-                    parsed.get("TrainingJobStatus")
-                    or parsed.get("ProcessingJobStatus")
-                    or parsed.get("Status")
-                    or parsed.get("status")
-                    or "Failed"
-                )
-                cause = f"{job} {status}: {reason}"
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _first_str(document: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = document.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _is_execution(document: dict[str, Any]) -> bool:
+    """A DescribeExecution response: what ``states:startExecution.sync`` / ``.sync:2`` put in the Cause when the child
+    execution did not succeed (PascalCase as Step Functions gives it; boto3's camelCase accepted too)."""
+    return any(key in document for key in ("ExecutionArn", "executionArn")) or (
+        any(key in document for key in ("Error", "error"))
+        and any(key in document for key in ("Cause", "cause", "Status", "status"))
+        and "errorMessage" not in document
+    )
+
+
+def _as_text(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _unwrap(error: str, raw: str, depth: int = 0) -> tuple[str, str]:
+    """``(error, cause)`` with the cause's JSON read: a Lambda's ``errorMessage`` (and ``errorType`` for a generic
+    error name); a child execution's own Error and Cause, read again (the HPO state machine fails with the error of
+    the state that failed in it: a Lambda's, or the tuning job's ``States.TaskFailed``); a job's FailureReason."""
+    parsed = _json_object(raw)
+    if parsed is None or depth >= MAX_CAUSE_DEPTH:
+        return error, raw
+    if isinstance(parsed.get("errorMessage"), str):
+        if error in ("States.TaskFailed", "Lambda.Unknown") and isinstance(parsed.get("errorType"), str):
+            error = parsed["errorType"]
+        return error, parsed["errorMessage"]
+    if _is_execution(parsed):
+        name = _first_str(parsed, "Name", "name") or _first_str(parsed, "ExecutionArn", "executionArn") or "execution"
+        status = _first_str(parsed, "Status", "status") or "FAILED"
+        inner_error = _first_str(parsed, "Error", "error")
+        inner_cause = _as_text(parsed.get("Cause", parsed.get("cause")))
+        if not inner_cause:
+            # No cause of its own (a state machine's Fail state may give none): its output, if it wrote one.
+            inner_cause = _as_text(parsed.get("Output", parsed.get("output")))
+        if inner_error is None and not inner_cause:
+            return error, f"execution {name} ended {status}"
+        found_error, found_cause = _unwrap(inner_error or error, inner_cause, depth + 1)
+        reraised = RERAISED_STATES_ERROR.search(found_cause) if found_error == "States.Runtime" else None
+        if reraised:
+            # The child's Fail state re-raised a caught States.* error, which Step Functions refuses (the local AWS
+            # says so in these words): its own cause is gone; name the failure after the error it re-raised.
+            found_error = reraised.group(1)
+            found_cause = (
+                f"{found_error}, re-raised by a Fail state (which may not raise States.* errors): its cause was lost"
+            )
+        if not found_cause.strip():
+            found_cause = f"ended with {found_error}"
+        return found_error, f"execution {name} {status}: {found_cause}"
+    reason = _first_str(parsed, "FailureReason", "FailureMessage", "failureMessage")
+    if reason:
+        job = _first_str(
+            parsed,
+            "TrainingJobName",
+            "ProcessingJobName",
+            "HyperParameterTuningJobName",
+            "JobName",
+            "jobName",
+        )
+        job_status = _first_str(
+            parsed,
+            "TrainingJobStatus",
+            "ProcessingJobStatus",
+            "HyperParameterTuningJobStatus",
+            "Status",
+            "status",
+        )
+        if "HyperParameterTuningJobName" in parsed and job is not None:
+            job = f"tuning job {job}"
+        return error, f"{job or 'job'} {job_status or 'Failed'}: {reason}"
+    return error, raw
+
+
+def readable_failure(event: HandleFailureEvent, step: str) -> tuple[str, str]:
+    """``(error, cause)`` for people: the Lambda's own message, the job's FailureReason, a timeout in words; for the
+    HPO child execution (``Tune hyperparameters``), the error and cause of what failed inside it."""
+    error, cause = _unwrap(event.error.error, event.error.cause or "")
     if error == "States.Timeout" and step == "Request approval":
         timeout = (event.run or {}).get("approval_timeout_seconds")
         error = "ApprovalTimedOut"
@@ -145,6 +247,8 @@ def _public_error_name(error: str, step: str) -> str:
         return error
     if error == "States.TaskFailed" and step.startswith("Train"):
         return "TrainingJobFailed"
+    if error == "States.TaskFailed" and step == TUNING_STEP:
+        return "HyperparameterTuningFailed"
     if error == "States.TaskFailed" and step.startswith("Evaluate"):
         return "EvaluationJobFailed"
     return error.removeprefix("States.")

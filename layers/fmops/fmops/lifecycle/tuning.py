@@ -18,8 +18,8 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from fmops.aws._base import AwsService, translate_errors
-from fmops.errors import FmopsError, RequestValidationError
+from fmops.aws.sagemaker import SageMakerTuning
+from fmops.errors import RequestValidationError, TuningFailedError
 from fmops.lifecycle._common import Clock, iso, run_tags, utcnow
 from fmops.observability import logger
 from fmops.schemas.jobs import CreateTrainingJobRequest, Tag
@@ -49,10 +49,6 @@ TUNING_NAME_MAX = 32
 RESULTS_NAME = "tuning.json"
 # Statuses of a training job that will not change any more.
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
-
-
-class TuningFailedError(FmopsError):
-    """The tuning job produced no usable model (no training job completed with an objective value)."""
 
 
 # ------------------------------------------------------------------------------------------------ planning
@@ -112,15 +108,17 @@ def plan_tuning(
     """
     config = run.tuning
     if config is None:
-        raise RequestValidationError("the run has no tuning configuration", field="tuning")
+        raise RequestValidationError("field 'tuning': the run has no tuning configuration", field="tuning")
     if run.backend != "sagemaker":
-        raise RequestValidationError("hyperparameter tuning needs the sagemaker backend", field="tuning")
+        raise RequestValidationError(
+            f"field 'tuning': hyperparameter tuning needs the sagemaker backend, not {run.backend!r}", field="tuning"
+        )
     algorithm = training.algorithm_specification
     metric_names = [m.name for m in algorithm.metric_definitions]
     if config.objective_metric not in metric_names:
         raise RequestValidationError(
-            f"objective metric {config.objective_metric!r} is not a metric of the training job "
-            f"({', '.join(metric_names)})",
+            f"field 'tuning.objective_metric': {config.objective_metric!r} is not a metric of the training job "
+            f"({', '.join(metric_names) or 'it has none'})",
             field="tuning.objective_metric",
         )
     tuned = sorted(config.ranges)
@@ -192,55 +190,6 @@ def plan_tuning(
             },
         )
     return spec
-
-
-# --------------------------------------------------------------------------------------------- AWS calls
-
-
-class SageMakerTuning(AwsService):
-    """The read-only tuning-job calls of ``record_tuning`` (and ``fmops hpo results``).
-
-    Kept beside its one use case; it belongs with the other SageMaker calls in ``fmops.aws.sagemaker``.
-    """
-
-    service_name = "sagemaker"
-
-    def describe_tuning_job(self, name: str) -> dict[str, Any]:
-        """Raises: TransientAwsError, AwsRequestError (an unknown job too)."""
-        with translate_errors(f"DescribeHyperParameterTuningJob {name}"):
-            response = dict(self.client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))
-        response.pop("ResponseMetadata", None)
-        return response
-
-    def list_training_jobs(self, name: str) -> list[dict[str, Any]]:
-        """Every training job the tuning job launched (all pages), oldest first.
-
-        Raises: TransientAwsError, AwsRequestError.
-        """
-        summaries: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "HyperParameterTuningJobName": name,
-                "MaxResults": 100,
-                "SortBy": "CreationTime",
-                "SortOrder": "Ascending",
-            }
-            if token:
-                kwargs["NextToken"] = token
-            with translate_errors(f"ListTrainingJobsForHyperParameterTuningJob {name}"):
-                page = self.client.list_training_jobs_for_hyper_parameter_tuning_job(**kwargs)
-            summaries.extend(page.get("TrainingJobSummaries", []))
-            token = page.get("NextToken")
-            if not token:
-                return summaries
-
-    def describe_training_job(self, name: str) -> dict[str, Any]:
-        """Raises: TransientAwsError, AwsRequestError."""
-        with translate_errors(f"DescribeTrainingJob {name}"):
-            response = dict(self.client.describe_training_job(TrainingJobName=name))
-        response.pop("ResponseMetadata", None)
-        return response
 
 
 # -------------------------------------------------------------------------------------------------- ranking
@@ -442,6 +391,8 @@ def record_tuning(
     )
 
 
+# SageMakerTuning (fmops.aws.sagemaker) and TuningFailedError (fmops.errors) are re-exported for the callers that
+# still import them from here.
 __all__ = [
     "SageMakerTuning",
     "TuningFailedError",
