@@ -31,7 +31,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse(PlanTuningEvent, event, "plan tuning input")
     if request.training_spec.sagemaker is None:
         raise RequestValidationError(
-            "plan tuning input: the planned training job is not a SageMaker one", field="training_spec"
+            "plan tuning input: field 'training_spec': the planned training job is not a SageMaker one "
+            "(tuning runs SageMaker training jobs only)",
+            field="training_spec",
         )
     training = parse(CreateTrainingJobRequest, request.training_spec.sagemaker, "planned training job")
     return plan_tuning(request.run, training, **_deps()).model_dump(mode="json")

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from fmops.aws.dynamodb import Table
 from fmops.aws.s3 import S3Storage
+from fmops.aws.sagemaker import SageMakerTuning
 from fmops.config import CommonSettings
-from fmops.lifecycle.tuning import SageMakerTuning, record_tuning
+from fmops.lifecycle.tuning import record_tuning
 from fmops.observability import logger, metrics, tracer
 from fmops.schemas.base import parse
 from fmops.schemas.tuning import RecordTuningEvent

@@ -67,8 +67,9 @@ def results_from_s3(uri: str, region: str | None) -> dict[str, Any]:
 
 def results_from_sagemaker(run_id: str, tuning: dict[str, Any], region: str | None) -> dict[str, Any]:
     """The tuning job as it is now, ranked as ``tuning.json`` ranks it."""
+    from fmops.aws.sagemaker import SageMakerTuning
     from fmops.lifecycle._common import iso, utcnow
-    from fmops.lifecycle.tuning import SageMakerTuning, rank_trials, tuning_report
+    from fmops.lifecycle.tuning import rank_trials, tuning_report
 
     api = SageMakerTuning(_aws_client("sagemaker", region))
     description = api.describe_tuning_job(str(tuning["job_name"]))

@@ -123,11 +123,6 @@ def _without(event: dict, path: str) -> dict:
             "plan_tuning",
             lambda e: _without(e, "training_spec.sagemaker"),
             "training_spec",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="functions/plan_tuning/app.py raises RequestValidationError(field='training_spec') but its "
-                "message ('the planned training job is not a SageMaker one') does not name the field",
-            ),
         ),
         ("PlanTuningFunction", "plan_tuning", lambda e: {**e, "run": {**e["run"], "tuning": None}}, "tuning"),
         (

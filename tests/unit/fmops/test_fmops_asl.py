@@ -256,7 +256,15 @@ def test_hpo_placeholders_integrations_and_reachability() -> None:
         "arn:aws:states:::sagemaker:createHyperParameterTuningJob.sync",
     }
     assert _reachable(HPO) == set(HPO_STATES)
-    assert HPO_STATES["Tuning failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+    # Step Functions' own errors cannot be re-raised by name: they fail as HyperparameterTuningFailed, with the cause.
+    choice = HPO_STATES["Tuning failed"]
+    assert choice["Type"] == "Choice" and choice["Choices"][0]["StringMatches"] == "States.*"
+    assert HPO_STATES[choice["Choices"][0]["Next"]] == {
+        "Type": "Fail",
+        "Error": "HyperparameterTuningFailed",
+        "CausePath": "$.error.Cause",
+    }
+    assert HPO_STATES[choice["Default"]] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
     assert HPO_STATES["Tuning succeeded"]["OutputPath"] == "$.tuning"
 
 

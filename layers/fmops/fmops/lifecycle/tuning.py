@@ -391,11 +391,7 @@ def record_tuning(
     )
 
 
-# SageMakerTuning (fmops.aws.sagemaker) and TuningFailedError (fmops.errors) are re-exported for the callers that
-# still import them from here.
 __all__ = [
-    "SageMakerTuning",
-    "TuningFailedError",
     "jsonable",
     "parameter_ranges",
     "plan_tuning",
