@@ -20,7 +20,7 @@ from typing import Any
 from fmops_training.artifacts import write_model_files
 from fmops_training.contract import Hyperparameters, TrainingEnv
 from fmops_training.data import label_set, read_channel, read_examples
-from fmops_training.errors import ContractError, DataError
+from fmops_training.errors import ContractError, DataError, TrainingInterrupted
 from fmops_training.metrics_log import MetricLogger
 from fmops_training.runtime import prepare_torch, sigterm_flag, torch_threads
 
@@ -222,18 +222,22 @@ def run_training(env: TrainingEnv, echo: Any = print) -> dict[str, Any]:
         logger = MetricLogger()
         # SIGTERM (spot interruption) from here on: checkpoint at the next step boundary, exit 143.
         with sigterm_flag() as stop_requested:
-            result = train_model(
-                model,
-                prepared.data,
-                hps,
-                device,
-                logger,
-                say,
-                checkpoint_dir=env.checkpoint_dir,
-                stop_requested=stop_requested,
-                dist=dist,
-                layer_types=layer_types,
-            )
+            try:
+                result = train_model(
+                    model,
+                    prepared.data,
+                    hps,
+                    device,
+                    logger,
+                    say,
+                    checkpoint_dir=env.checkpoint_dir,
+                    stop_requested=stop_requested,
+                    dist=dist,
+                    layer_types=layer_types,
+                )
+            except TrainingInterrupted:
+                dist.barrier()  # every rank stopped at the same step: leave together (gloo aborts a lone peer)
+                raise
 
         metrics: dict[str, Any] = {
             "train_loss": result.train_loss,

@@ -94,18 +94,74 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-class _SnapshotEnviron(os._Environ):  # type: ignore[misc,type-arg,unused-ignore]
-    """``os.environ`` whose ``copy()`` is one consistent snapshot.
+_OVERLAY = threading.local()  # .stack: this thread's in-process invocations, innermost last
+_DELETED = object()
 
-    Handlers run in-process, so each invoke sets its function's variables and removes them after.
-    The stock ``copy()`` lists the keys and then reads each one, so a thread copying the environment
-    (botocore does, every time it builds a credential chain) could meet a key removed in between and
-    raise ``KeyError``. Copying the underlying dict is a single step under the GIL.
+
+def _layer() -> dict[str, Any] | None:
+    stack = getattr(_OVERLAY, "stack", None)
+    return stack[-1] if stack else None
+
+
+class _SnapshotEnviron(os._Environ):  # type: ignore[misc,type-arg,unused-ignore]
+    """``os.environ`` with a per-thread overlay for in-process Lambda invocations.
+
+    Handlers run in-process, and they read their configuration (``STACK_NAME``, ``AWS_LAMBDA_FUNCTION_NAME``...)
+    from the environment. Setting those process-wide and removing them afterwards raced with other threads
+    (seen in CI as runs failing with ``'AWS_LAMBDA_FUNCTION_NAME'`` and ``'STACK_NAME'``). Instead, an
+    invocation pushes its variables as an overlay seen only by its own thread: reads, writes, deletes,
+    iteration and ``copy()`` in that thread see the process environment plus the overlay; other threads and
+    the process environment (what subprocesses inherit) never change.
     """
 
+    def __getitem__(self, key: str) -> str:
+        layer = _layer()
+        if layer is not None and key in layer:
+            value = layer[key]
+            if value is _DELETED:
+                raise KeyError(key)
+            return str(value)
+        return str(super().__getitem__(key))
+
+    def __setitem__(self, key: str, value: str) -> None:
+        layer = _layer()
+        if layer is None:
+            super().__setitem__(key, value)
+        else:
+            layer[str(key)] = str(value)
+
+    def __delitem__(self, key: str) -> None:
+        layer = _layer()
+        if layer is None:
+            super().__delitem__(key)
+            return
+        if key not in self:
+            raise KeyError(key)
+        layer[key] = _DELETED
+
     def copy(self) -> dict[str, str]:
+        # The process part is copied in one step under the GIL: no key can vanish between listing and reading.
         data = self._data.copy()
-        return {self.decodekey(k): self.decodevalue(v) for k, v in data.items()}
+        out = {self.decodekey(k): self.decodevalue(v) for k, v in data.items()}
+        layer = _layer()
+        for key, value in (layer or {}).items():
+            if value is _DELETED:
+                out.pop(key, None)
+            else:
+                out[key] = str(value)
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.copy()))
+
+    def __len__(self) -> int:
+        return len(self.copy())
+
+    def __contains__(self, key: object) -> bool:
+        layer = _layer()
+        if layer is not None and key in layer:
+            return layer[key] is not _DELETED
+        return super().__contains__(key)
 
 
 def _install_snapshot_environ() -> None:
@@ -113,37 +169,23 @@ def _install_snapshot_environ() -> None:
         os.environ.__class__ = _SnapshotEnviron
 
 
-def _unset(key: str) -> None:
-    # Not os.environ.pop(key, None): it reads, then deletes, and the delete raises KeyError when another
-    # thread removed the variable in between (seen in CI as a run failing with "'AWS_LAMBDA_FUNCTION_NAME'").
-    try:
-        del os.environ[key]
-    except KeyError:
-        pass
-
-
 def environment_lock() -> threading.RLock:
-    """The lock every change to the process environment takes (handlers run in-process under it)."""
+    """The lock every change to the process environment takes (in-process handlers run under it too)."""
     return _LOCK
 
 
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    # Touch only what differs, so that other threads see as few changes as possible.
-    saved = os.environ.copy()
-    changed = {k: v for k, v in values.items() if saved.get(k) != v}
-    os.environ.update(changed)
+    """The function's variables, visible to this thread only, for the duration of one invocation."""
+    stack = getattr(_OVERLAY, "stack", None)
+    if stack is None:
+        stack = _OVERLAY.stack = []
+    # A nested invocation (a handler that invokes another function in the same thread) starts from its caller's view.
+    stack.append({**(stack[-1] if stack else {}), **values})
     try:
         yield
     finally:
-        # Undo the function's variables and anything the handler itself set, key by key.
-        for key, value in os.environ.copy().items():
-            if key not in saved:
-                _unset(key)
-            elif value != saved[key]:
-                os.environ[key] = saved[key]
-        for key in saved.keys() - os.environ.copy().keys():
-            os.environ[key] = saved[key]
+        stack.pop()
 
 
 def reset() -> None:

@@ -115,3 +115,31 @@ def test_environment_copies_in_other_threads_never_see_a_half_removed_key(aws):
 
     assert errors == []
     assert not any(name in os.environ for name in names)
+
+
+def test_function_variables_are_seen_by_the_invoking_thread_only(aws, monkeypatch):
+    # The CI failures ('AWS_LAMBDA_FUNCTION_NAME', 'STACK_NAME' as a run's cause) came from process-wide
+    # variables changing under a running handler; a handler's variables now live in its thread's overlay.
+    import threading
+
+    from fmops_local.patches.lambda_inprocess import _environment
+
+    monkeypatch.setenv("FMOPS_SHARED", "process")
+    seen: dict[str, object] = {}
+
+    def other_thread() -> None:
+        seen["function_var"] = os.environ.get("FMOPS_FUNCTION_VAR")
+        seen["shared"] = os.environ.get("FMOPS_SHARED")
+        del os.environ["FMOPS_SHARED"]  # another thread changes the process environment meanwhile
+
+    with _environment({"FMOPS_FUNCTION_VAR": "f", "FMOPS_SHARED": "function"}):
+        os.environ["SET_INSIDE"] = "1"
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        assert os.environ["FMOPS_SHARED"] == "function"  # unaffected by the other thread's delete
+        assert os.environ.copy()["FMOPS_FUNCTION_VAR"] == "f" and "SET_INSIDE" in os.environ
+        del os.environ["FMOPS_FUNCTION_VAR"]
+        assert "FMOPS_FUNCTION_VAR" not in os.environ and "FMOPS_FUNCTION_VAR" not in os.environ.copy()
+    assert seen == {"function_var": None, "shared": "process"}
+    assert "SET_INSIDE" not in os.environ and "FMOPS_SHARED" not in os.environ

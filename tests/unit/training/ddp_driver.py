@@ -72,12 +72,14 @@ def main() -> None:
             stop_requested=lambda: stop,
         )
     except TrainingInterrupted:
+        dist.barrier()
         dist.close()
         sys.exit(143)
     assert result.steps == epochs, result.steps
     state = full_state_dict(model, dist)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"state": state, "train_loss": result.train_loss, "echoed": echoed}, out / f"rank{dist.rank}.pt")
+    dist.barrier()  # leave together: a rank tearing gloo down while its peer still talks aborts the peer
     dist.close()
 
 
