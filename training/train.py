@@ -43,5 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     return launched[0] if launched and code == 0 else code
 
 
+def _exit(code: int) -> None:
+    """Exit; a rank under torchrun skips interpreter teardown, where gloo's threads sometimes abort the process
+    (``terminate called without an active exception``, exit -6) after the work is done and saved."""
+    from fmops_training.distributed import under_torchrun
+
+    if under_torchrun():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -7,6 +7,7 @@ PER_RANK_BATCH × ranks = global batch; STOP=1: ask to stop, as SIGTERM does, at
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -74,13 +75,21 @@ def main() -> None:
     except TrainingInterrupted:
         dist.barrier()
         dist.close()
-        sys.exit(143)
+        _leave(143)
     assert result.steps == epochs, result.steps
     state = full_state_dict(model, dist)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"state": state, "train_loss": result.train_loss, "echoed": echoed}, out / f"rank{dist.rank}.pt")
-    dist.barrier()  # leave together: a rank tearing gloo down while its peer still talks aborts the peer
+    dist.barrier()  # leave together
     dist.close()
+    _leave(0)
+
+
+def _leave(code: int) -> None:
+    # As train.py does under torchrun: skip interpreter teardown, where gloo's threads sometimes abort the process.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
