@@ -255,16 +255,17 @@ def _tests(doc: dict[str, Any]) -> str:
     )
 
 
-def _per_class(doc: dict[str, Any], models: list[str]) -> str:
-    labels = doc["finetuned"].get("labels") or list(doc["finetuned"].get("per_class", {}))
+def _label_scores(doc: dict[str, Any], models: list[str], key: str, css: str) -> str:
+    """Each label's precision, recall and F1 for every model, with its support (``doc[model][key][label]``)."""
+    labels = doc["finetuned"].get("labels") or list(doc["finetuned"].get(key, {}))
     groups = "".join(f'<th colspan="3" class="group">{MODEL_TITLES[m]}</th>' for m in models)
     head = "<th>precision</th><th>recall</th><th>F1</th>" * len(models)
     rows = []
     for label in labels:
-        support = doc["finetuned"].get("per_class", {}).get(label, {}).get("support", 0)
+        support = doc["finetuned"].get(key, {}).get(label, {}).get("support", 0)
         cells = ""
         for m in models:
-            scores = doc[m].get("per_class", {}).get(label)
+            scores = doc[m].get(key, {}).get(label)
             if scores is None:
                 cells += "<td>n/a</td><td>n/a</td><td>n/a</td>"
             else:
@@ -272,34 +273,19 @@ def _per_class(doc: dict[str, Any], models: list[str]) -> str:
                 cells += f"<td>{_num(scores['f1'])}</td>"
         rows.append(f'<tr><td class="l">{escape(str(label))}</td><td>{int(support)}</td>{cells}</tr>')
     return (
-        f'<table class="per-class"><thead><tr><th class="l" rowspan="2">label</th><th rowspan="2">support</th>'
+        f'<table class="{css}"><thead><tr><th class="l" rowspan="2">label</th><th rowspan="2">support</th>'
         f"{groups}</tr><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _per_class(doc: dict[str, Any], models: list[str]) -> str:
+    return _label_scores(doc, models, "per_class", "per-class")
 
 
 def _per_label(doc: dict[str, Any], models: list[str]) -> str:
-    """Multilabel: each label's precision, recall and F1 for every model (one-vs-rest), with its support."""
-    labels = doc["finetuned"].get("labels") or list(doc["finetuned"].get("per_label", {}))
-    groups = "".join(f'<th colspan="3" class="group">{MODEL_TITLES[m]}</th>' for m in models)
-    head = "<th>precision</th><th>recall</th><th>F1</th>" * len(models)
-    rows = []
-    for label in labels:
-        support = doc["finetuned"].get("per_label", {}).get(label, {}).get("support", 0)
-        cells = ""
-        for m in models:
-            scores = doc[m].get("per_label", {}).get(label)
-            if scores is None:
-                cells += "<td>n/a</td><td>n/a</td><td>n/a</td>"
-            else:
-                cells += f"<td>{_num(scores['precision'])}</td><td>{_num(scores['recall'])}</td>"
-                cells += f"<td>{_num(scores['f1'])}</td>"
-        rows.append(f'<tr><td class="l">{escape(str(label))}</td><td>{int(support)}</td>{cells}</tr>')
-    return (
-        f'<table class="per-label"><thead><tr><th class="l" rowspan="2">label</th><th rowspan="2">support</th>'
-        f"{groups}</tr><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
+    """Multilabel: each label's scores for every model (one-vs-rest)."""
+    return _label_scores(doc, models, "per_label", "per-label")
 
 
 def _heat(count: int, total: int, diagonal: bool) -> str:
